@@ -1,0 +1,40 @@
+# dynamo-lab: the two commands of the README, and the longer runs.
+#   make lab       create .venv, install, open JupyterLab on labs/
+#   make test      create .venv if needed, install, run the whole suite
+#   make bench     benchmarks that print figures
+#   make campaign  the long seeded fault campaign
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= auto
+
+.PHONY: lab test bench campaign release selfcheck clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "dynamo-lab needs Python 3.10 or newer (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m jupyter lab labs/
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+campaign: $(STAMP)
+	$(PY) -m dynamo_lab.campaign --seeds 200 --ops 2000
+
+release: $(STAMP)
+	$(PY) -m grader release
+
+selfcheck: $(STAMP)
+	$(PY) -m grader selfcheck
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,440 @@
+"""Every message and timer a Dynamo node handles, and the one codec to and from JSON.
+
+Messages are frozen dataclasses. Their fields hold only JSON-friendly things (str, int, float,
+bool, None, tuples of them, a JSON value) or the few domain types the codec knows
+(:class:`VectorClock`, :class:`Versioned`, :class:`KeyRange`, :class:`MemberState`). The
+simulator pushes every message through :func:`encode`/:func:`decode` in tests, so nothing can
+work in the simulator that would break on the wire. There is no pickle anywhere.
+
+Naming: a request is named for what it asks (``ReplicaPut``), its answer for what it says
+(``ReplicaPutAck``); the node's handler for ``X`` is ``handle_X``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from .errors import ProtocolError
+from .ring import KeyRange
+from .vclock import VectorClock
+from .versions import Versioned
+
+JSON = Any  # a JSON value: dict, list, str, int, float, bool or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Client <-> node
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClientGet:
+    req_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ClientPut:
+    req_id: str
+    key: str
+    value: JSON
+    context: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ClientDelete:
+    req_id: str
+    key: str
+    context: Optional[str] = None
+
+
+ClientRequest = Union[ClientGet, ClientPut, ClientDelete]
+
+
+@dataclass(frozen=True)
+class ClientReply:
+    """The answer to a client request. ``error_kind`` is None on success, ``"quorum"`` when the
+    quorum was not reached, ``"invalid"`` for bad input (nothing written)."""
+    req_id: str
+    op: str
+    key: str
+    ok: bool
+    values: tuple[JSON, ...] = ()
+    context: Optional[str] = None
+    coordinator: str = ""
+    error_kind: Optional[str] = None
+    error: Optional[str] = None
+    may_have_applied: bool = False
+    needed: int = 0
+    got: int = 0
+    replies: tuple[str, ...] = ()  # which replicas answered (nodes), for teaching and the checker
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinator <-> replica
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Forward:
+    """A client request that reached a node outside the key's top N, passed to one inside it."""
+    fwd_id: str
+    request: Union[ClientGet, ClientPut, ClientDelete]
+
+
+@dataclass(frozen=True)
+class ReplicaPut:
+    """Store these versions (merging, never overwriting). ``hint`` names the intended node when
+    the receiver is only standing in for it (sloppy quorum)."""
+    req_id: str
+    key: str
+    versions: tuple[Versioned, ...]
+    hint: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ReplicaPutAck:
+    req_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ReplicaGet:
+    req_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ReplicaGetReply:
+    req_id: str
+    key: str
+    versions: tuple[Versioned, ...]
+
+
+@dataclass(frozen=True)
+class ReadRepair:
+    """Sent after a get to replicas that answered with stale versions."""
+    key: str
+    versions: tuple[Versioned, ...]
+
+
+@dataclass(frozen=True)
+class Reap:
+    """Purge ``key`` if all the receiver holds is the tombstone with exactly this clock."""
+    key: str
+    clock: VectorClock
+
+
+# ---------------------------------------------------------------------------------------------
+# Hinted handoff, transfers on join and leave
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HandoffPut:
+    """A hinted replica on its way: to ``intended``, the node it was meant for, or -- when
+    ``keep_as_hint`` -- to another node that keeps it for ``intended`` (a leaving node passing
+    on hints it could not deliver)."""
+    key: str
+    versions: tuple[Versioned, ...]
+    intended: str
+    keep_as_hint: bool = False
+
+
+@dataclass(frozen=True)
+class HandoffAck:
+    """The hint for (``intended``, ``key``) arrived; the sender deletes it if it still holds
+    exactly what it sent (``digest``)."""
+    key: str
+    digest: str
+    intended: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Keys a node no longer replicates (after a join or its own leave), sent to their owners."""
+    transfer_id: str
+    items: tuple[tuple[str, tuple[Versioned, ...]], ...]
+
+
+@dataclass(frozen=True)
+class TransferAck:
+    transfer_id: str
+    keys: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Anti-entropy (Merkle exchange, level by level)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MerkleLevel:
+    """The sender's hashes of some tree nodes at ``level`` of the tree over ``key_range``."""
+    exchange_id: str
+    key_range: KeyRange
+    depth: int
+    level: int
+    hashes: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class MerkleLeaves:
+    """The sender's (key, digest) entries of the leaves found to differ."""
+    exchange_id: str
+    key_range: KeyRange
+    leaves: tuple[int, ...]
+    entries: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class SyncVersions:
+    """Versions of the keys found to differ; ``wants`` asks for the receiver's versions."""
+    exchange_id: str
+    items: tuple[tuple[str, tuple[Versioned, ...]], ...]
+    wants: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Membership
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemberState:
+    """What a node says about itself, spread by gossip. Higher (generation, heartbeat) wins."""
+    node: str
+    generation: int
+    heartbeat: int
+    status: str                    # "up", "leaving" or "left"
+    tokens: tuple[str, ...] = ()   # ring tokens as decimal strings (JS-safe)
+    address: str = ""              # where the TCP runtime reaches it ("127.0.0.1:7001"); "" in the simulator
+
+
+@dataclass(frozen=True)
+class Gossip:
+    view: tuple[MemberState, ...]
+    reply: bool = True             # push-pull: the receiver answers with its own view
+
+
+@dataclass(frozen=True)
+class AdminLeave:
+    """Ask the node to leave the ring for good: hand off its keys, then say "left"."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Timers (delivered to the node that set them, never sent over the network)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RequestTimeout:
+    req_id: str
+
+
+@dataclass(frozen=True)
+class GossipTick:
+    pass
+
+
+@dataclass(frozen=True)
+class HandoffTick:
+    pass
+
+
+@dataclass(frozen=True)
+class AntiEntropyTick:
+    pass
+
+
+@dataclass(frozen=True)
+class RebalanceTick:
+    pass
+
+
+@dataclass(frozen=True)
+class ReapTick:
+    key: str
+    clock: VectorClock
+
+
+# ---------------------------------------------------------------------------------------------
+# Effects: what a node asks its runtime to do
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Send:
+    dst: str
+    msg: Any
+
+
+@dataclass(frozen=True)
+class SetTimer:
+    delay_s: float
+    timer: Any
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the trace (what the node decided and why); has no effect on the system."""
+    text: str
+
+
+MESSAGE_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (
+        ClientGet, ClientPut, ClientDelete, ClientReply, Forward,
+        ReplicaPut, ReplicaPutAck, ReplicaGet, ReplicaGetReply, ReadRepair, Reap,
+        HandoffPut, HandoffAck, Transfer, TransferAck,
+        MerkleLevel, MerkleLeaves, SyncVersions,
+        Gossip, AdminLeave,
+    )
+}
+TIMER_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (
+        RequestTimeout, GossipTick, HandoffTick, AntiEntropyTick, RebalanceTick, ReapTick)
+}
+_NESTED: dict[str, type] = {"MemberState": MemberState}
+
+
+# ---------------------------------------------------------------------------------------------
+# Codec
+# ---------------------------------------------------------------------------------------------
+
+def encode(msg: Any) -> dict:
+    """The JSON-ready form of a message or timer: ``{"type": name, field: value, ...}``."""
+    name = type(msg).__name__
+    if name not in MESSAGE_TYPES and name not in TIMER_TYPES:
+        raise TypeError(f"{name} is not a dynamo-lab message")
+    out = {"type": name}
+    for f in dataclasses.fields(msg):
+        out[f.name] = _to_wire(getattr(msg, f.name))
+    return out
+
+
+def decode(obj: Any) -> Any:
+    """Rebuild a message from :func:`encode`'s output; :class:`ProtocolError` if it is not one."""
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"a message is a JSON object, got {type(obj).__name__}")
+    name = obj.get("type")
+    cls = MESSAGE_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        cls = TIMER_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {name!r}")
+    return _build(cls, obj)
+
+
+def dumps(msg: Any) -> bytes:
+    """Encode a message to compact UTF-8 JSON bytes."""
+    return json.dumps(encode(msg), separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode bytes from :func:`dumps`; :class:`ProtocolError` on anything malformed."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"message is not valid JSON: {exc}") from None
+    return decode(obj)
+
+
+def round_trip(msg: Any) -> Any:
+    """``decode(json(encode(msg)))``: what the receiver of ``msg`` would see on the wire."""
+    return loads(dumps(msg))
+
+
+def _to_wire(v: Any) -> Any:
+    if isinstance(v, (VectorClock, Versioned, KeyRange)):
+        return v.to_json()
+    if isinstance(v, MemberState):
+        return {f.name: _to_wire(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return encode(v)
+    if isinstance(v, tuple):
+        return [_to_wire(x) for x in v]
+    return v
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    h = _HINTS.get(cls)
+    if h is None:
+        h = _HINTS[cls] = typing.get_type_hints(cls)
+    return h
+
+
+def _build(cls: type, obj: dict) -> Any:
+    hints = _hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in obj:
+            kwargs[f.name] = _from_wire(hints[f.name], obj[f.name], f"{cls.__name__}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ProtocolError(f"{cls.__name__} is missing field {f.name!r}")
+    extra = set(obj) - {f.name for f in dataclasses.fields(cls)} - {"type"}
+    if extra:
+        raise ProtocolError(f"{cls.__name__} has unknown fields {sorted(extra)}")
+    return cls(**kwargs)
+
+
+def _from_wire(tp: Any, v: Any, where: str) -> Any:
+    if tp is Any:
+        return v
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if v is None and type(None) in args:
+            return None
+        if all(dataclasses.is_dataclass(a) for a in args if a is not type(None)):
+            return decode(v)
+        for a in args:
+            if a is type(None):
+                continue
+            return _from_wire(a, v, where)
+    if origin is tuple:
+        if not isinstance(v, list):
+            raise ProtocolError(f"{where}: expected a list, got {type(v).__name__}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_wire(args[0], x, where) for x in v)
+        if not args:
+            return tuple(_freeze(x) for x in v)
+        if len(args) != len(v):
+            raise ProtocolError(f"{where}: expected {len(args)} items, got {len(v)}")
+        return tuple(_from_wire(a, x, where) for a, x in zip(args, v))
+    if tp is tuple:
+        if not isinstance(v, list):
+            raise ProtocolError(f"{where}: expected a list, got {type(v).__name__}")
+        return tuple(_freeze(x) for x in v)
+    try:
+        if tp is VectorClock:
+            return VectorClock.from_json(v)
+        if tp is Versioned:
+            return Versioned.from_json(v)
+        if tp is KeyRange:
+            return KeyRange.from_json(v)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ProtocolError(f"{where}: {exc}") from None
+    if tp is MemberState:
+        if not isinstance(v, dict):
+            raise ProtocolError(f"{where}: expected an object")
+        return _build(MemberState, v)
+    if tp in (str, int, float, bool):
+        ok = isinstance(v, tp) and not (tp is int and isinstance(v, bool))
+        if tp is float and isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        if not ok:
+            raise ProtocolError(f"{where}: expected {tp.__name__}, got {type(v).__name__}")
+        return v
+    raise ProtocolError(f"{where}: cannot decode type {tp!r}")  # pragma: no cover - codec bug
+
+
+def _freeze(x: Any) -> Any:
+    """Lists inside an untyped tuple field come back as tuples, as they were sent."""
+    if isinstance(x, list):
+        return tuple(_freeze(y) for y in x)
+    return x

@@ -1,0 +1,325 @@
+"""The coordinator: client get, put and delete; quorums; sloppy quorum; read repair.
+
+Rules, in the paper's words where it has them (section 4.5, 4.6):
+
+* A request that reaches a node outside the key's top N is *forwarded* to the first node of
+  the top N it believes up. A forwarded request is always coordinated where it lands.
+* **put**: stamp a new clock (the context's, with this coordinator's entry incremented), write
+  locally, send to the rest of the first N *healthy* nodes of the preference list, answer after
+  W acknowledgements (its own included).
+* **sloppy quorum**: a top-N node believed down is skipped; the next node further down the
+  ring stands in for it and receives a *hint* naming the node it stands in for.
+* **get**: ask the same N, answer after R replies with the reconciled siblings and a context
+  (their merged clock); then, when the rest have answered or timed out, **read repair** every
+  primary replica that answered with something stale.
+* A request that cannot gather its quorum within ``request_timeout_s`` tries fallbacks for the
+  silent nodes once, then fails with a quorum error that says whether the write may have
+  applied. Silent nodes are suspected (the failure detector learns from timeouts).
+* **delete** is a put of a tombstone carrying the context's clock. When every primary has
+  acknowledged it, the tombstone is reaped after ``tombstone_grace_s`` if nobody is suspected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import ClientError
+from ..hashing import check_key
+from ..messages import (ClientDelete, ClientGet, ClientPut, ClientReply, Forward, ReadRepair,
+                        ReapTick, ReplicaGet, ReplicaPut, RequestTimeout)
+from ..versions import Versioned, check_value, decode_context, encode_context, live_values
+from .core import versions_digest
+
+
+@dataclass
+class Operation:
+    """One client request this node is coordinating."""
+    req_id: str
+    client: str
+    client_req: str
+    kind: str                               # "get", "put" or "delete"
+    key: str
+    needed: int
+    primaries: list[str]
+    targets: dict[str, Optional[str]]       # node -> the node it stands in for (None: itself)
+    version: Optional[Versioned] = None     # the version a put/delete writes
+    acks: set = field(default_factory=set)
+    replies: dict = field(default_factory=dict)   # get: node -> list[Versioned]
+    answered: bool = False
+    retried: bool = False
+
+    def heard(self) -> set:
+        return self.acks if self.kind != "get" else set(self.replies)
+
+
+class Coordinator:
+    """Coordinates client requests. Uses of the node: ``id``, ``config``, ``store``, ``now``,
+    ``send``, ``set_timer``, ``preference_list``, ``successors``, ``suspected``,
+    ``merge_local``, ``merge_hint``, ``versioning``, ``membership``."""
+
+    def __init__(self, node):
+        self.node = node
+        self.pending: dict[str, Operation] = {}
+        self.forwards: dict[str, tuple[str, str, str, str, str]] = {}
+        self._seq = 0
+
+    def _new_id(self) -> str:
+        self._seq += 1
+        return f"{self.node.id}.{self.node.membership.mine.generation}.{self._seq}"
+
+    # -- client requests ------------------------------------------------------------------
+
+    def handle_ClientGet(self, src, msg: ClientGet) -> None:
+        self.accept(src, msg)
+
+    def handle_ClientPut(self, src, msg: ClientPut) -> None:
+        self.accept(src, msg)
+
+    def handle_ClientDelete(self, src, msg: ClientDelete) -> None:
+        self.accept(src, msg)
+
+    def handle_Forward(self, src, msg: Forward) -> None:
+        self.accept(src, dataclasses.replace(msg.request, req_id=msg.fwd_id), forwarded=True)
+
+    def accept(self, client: str, msg, forwarded: bool = False) -> None:
+        node = self.node
+        kind = {"ClientGet": "get", "ClientPut": "put", "ClientDelete": "delete"}[type(msg).__name__]
+        try:
+            key = check_key(msg.key)
+            ctx = None
+            if kind != "get":
+                ctx = decode_context(msg.context, node.config.cluster_key)
+            if kind == "put":
+                check_value(msg.value, node.config.max_value_bytes)
+        except ClientError as exc:
+            node.send(client, ClientReply(msg.req_id, kind, str(msg.key), False,
+                                          coordinator=node.id, error_kind="invalid",
+                                          error=str(exc)))
+            return
+        pref = node.preference_list(key)
+        if not pref:
+            self._fail(client, msg.req_id, kind, key, 0, 0, False, "this node knows no ring yet")
+            return
+        if not forwarded and node.id not in pref:
+            target = next((p for p in pref if not node.suspected(p)), None)
+            if target is not None:
+                fwd = self._new_id()
+                self.forwards[fwd] = (client, msg.req_id, kind, key, target)
+                node.send(target, Forward(fwd, dataclasses.replace(msg, req_id=fwd)))
+                node.set_timer(3 * node.config.request_timeout_s, RequestTimeout(fwd))
+                node.note(f"{kind} {key!r}: not in its top {len(pref)} {pref}; forwarded to {target}")
+                return
+        if kind == "get":
+            self.start_get(client, msg.req_id, key, pref)
+        else:
+            value = msg.value if kind == "put" else None
+            self.start_put(client, msg.req_id, kind, key, value, ctx, pref)
+
+    def handle_ClientReply(self, src, msg: ClientReply) -> None:
+        """The answer to a request this node forwarded: relay it to the client."""
+        fwd = self.forwards.pop(msg.req_id, None)
+        if fwd is None:
+            self.node.note(f"late reply {msg.req_id} from {src} ignored (already answered)")
+            return
+        client, client_req = fwd[0], fwd[1]
+        self.node.send(client, dataclasses.replace(msg, req_id=client_req))
+
+    # -- choosing replicas ----------------------------------------------------------------
+
+    def choose_targets(self, key: str, pref: list[str], exclude: set = frozenset(),
+                       missing: list[str] | None = None) -> dict[str, Optional[str]]:
+        """The first N healthy nodes: each top-N node believed up, and for each one believed
+        down (sloppy quorum) the next healthy node beyond the top N, with a hint naming it.
+
+        With ``missing`` (a retry), only stand-ins for those nodes are chosen.
+        """
+        node = self.node
+        if not node.config.sloppy_quorum:
+            return {} if missing is not None else {p: None for p in pref}
+        fallbacks = [s for s in node.successors(key)
+                     if s not in pref and s not in exclude and not node.suspected(s)]
+        targets: dict[str, Optional[str]] = {}
+        if missing is None:
+            for p in pref:
+                if p == node.id or not node.suspected(p):
+                    targets[p] = None
+                elif fallbacks:
+                    targets[fallbacks.pop(0)] = p
+        else:
+            for intended in missing:
+                if fallbacks:
+                    targets[fallbacks.pop(0)] = intended
+        return targets
+
+    # -- put and delete -------------------------------------------------------------------
+
+    def start_put(self, client, client_req, kind, key, value, ctx, pref) -> None:
+        node = self.node
+        needed = min(node.config.w, len(pref))
+        targets = self.choose_targets(key, pref)
+        if len(targets) < needed:
+            self._fail(client, client_req, kind, key, needed, len(targets), False,
+                       f"only {len(targets)} replicas believed up; nothing was written")
+            return
+        local = list(node.store.get(key))
+        for intended in node.store.hinted_nodes():
+            local += node.store.get_hint(intended, key)
+        clock = node.versioning.new_clock(ctx, node.id, node.now, local)
+        version = Versioned(value, clock, deleted=(kind == "delete"))
+        op = Operation(self._new_id(), client, client_req, kind, key, needed, pref, targets,
+                       version=version)
+        self.pending[op.req_id] = op
+        node.count(f"{kind}s_coordinated")
+        node.note(f"{kind} {key!r} as {clock}: targets "
+                  + ", ".join(t if h is None else f"{t}(hint for {h})" for t, h in targets.items()))
+        for target, hint in targets.items():
+            if target == node.id:
+                self._write_here(key, version, hint)
+                op.acks.add(node.id)
+            else:
+                node.send(target, ReplicaPut(op.req_id, key, (version,), hint))
+        node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
+        self._progress(op)
+
+    def _write_here(self, key, version, hint) -> None:
+        if hint is None:
+            self.node.merge_local(key, [version])
+        else:
+            self.node.merge_hint(hint, key, [version])
+
+    def handle_ReplicaPutAck(self, src, msg) -> None:
+        op = self.pending.get(msg.req_id)
+        if op is None or src not in op.targets:
+            return  # a late ack for a request already finished: expected, nothing to do
+        op.acks.add(src)
+        self._progress(op)
+
+    # -- get --------------------------------------------------------------------------------
+
+    def start_get(self, client, client_req, key, pref) -> None:
+        node = self.node
+        needed = min(node.config.r, len(pref))
+        targets = self.choose_targets(key, pref)
+        if len(targets) < needed:
+            self._fail(client, client_req, "get", key, needed, len(targets), False,
+                       f"only {len(targets)} replicas believed up")
+            return
+        op = Operation(self._new_id(), client, client_req, "get", key, needed, pref, targets)
+        self.pending[op.req_id] = op
+        node.count("gets_coordinated")
+        for target in targets:
+            if target == node.id:
+                op.replies[node.id] = self.node.replica.versions_for(key)
+            else:
+                node.send(target, ReplicaGet(op.req_id, key))
+        node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
+        self._progress(op)
+
+    def handle_ReplicaGetReply(self, src, msg) -> None:
+        op = self.pending.get(msg.req_id)
+        if op is None or src not in op.targets:
+            return  # late reply: the get was answered and repaired already
+        op.replies[src] = list(msg.versions)
+        self._progress(op)
+
+    # -- progress, timeouts, answers ------------------------------------------------------
+
+    def _progress(self, op: Operation) -> None:
+        heard = op.heard()
+        if not op.answered and len(heard) >= op.needed:
+            self._answer(op)
+        if len(heard) >= len(op.targets):
+            self._finish(op)
+
+    def handle_RequestTimeout(self, _src, timer: RequestTimeout) -> None:
+        node = self.node
+        fwd = self.forwards.pop(timer.req_id, None)
+        if fwd is not None:
+            client, client_req, kind, key, target = fwd
+            node.membership.timed_out(target, node.now)
+            self._fail(client, client_req, kind, key, 1, 0, kind != "get",
+                       f"forwarded to {target}, which did not answer")
+            return
+        op = self.pending.get(timer.req_id)
+        if op is None:
+            return
+        silent = [t for t in op.targets if t not in op.heard()]
+        for t in silent:
+            node.membership.timed_out(t, node.now)
+        if not op.answered and not op.retried:
+            op.retried = True
+            missing = [op.targets[t] or t for t in silent if (op.targets[t] or t) != node.id]
+            extra = self.choose_targets(op.key, op.primaries, exclude=set(op.targets),
+                                        missing=missing)
+            if extra:
+                node.note(f"{op.kind} {op.key!r}: no answer from {silent}; trying "
+                          + ", ".join(f"{t}(hint for {h})" for t, h in extra.items()))
+                op.targets.update(extra)
+                for target, hint in extra.items():
+                    if op.kind == "get":
+                        node.send(target, ReplicaGet(op.req_id, op.key))
+                    else:
+                        node.send(target, ReplicaPut(op.req_id, op.key, (op.version,), hint))
+                node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
+                return
+        if not op.answered:
+            heard = len(op.heard())
+            self._fail(op.client, op.client_req, op.kind, op.key, op.needed, heard,
+                       op.kind != "get" and heard > 0, f"no answer from {', '.join(silent)}")
+            op.answered = True
+        self._finish(op)
+
+    def _answer(self, op: Operation) -> None:
+        node = self.node
+        op.answered = True
+        if op.kind == "get":
+            merged = node.versioning.reconcile(v for vs in op.replies.values() for v in vs)
+            clock = node.versioning.merged_clock(merged)
+            context = encode_context(clock, node.config.cluster_key) if merged else None
+            reply = ClientReply(op.client_req, "get", op.key, True,
+                                values=tuple(live_values(merged)), context=context,
+                                coordinator=node.id, needed=op.needed, got=len(op.replies),
+                                replies=tuple(sorted(op.replies)))
+        else:
+            reply = ClientReply(op.client_req, op.kind, op.key, True,
+                                context=encode_context(op.version.clock, node.config.cluster_key),
+                                coordinator=node.id, needed=op.needed, got=len(op.acks),
+                                replies=tuple(sorted(op.acks)))
+        node.send(op.client, reply)
+
+    def _finish(self, op: Operation) -> None:
+        """Everyone answered (or the last timeout fired): read repair, schedule reaping."""
+        if self.pending.pop(op.req_id, None) is None:
+            return
+        node = self.node
+        if op.kind == "get" and op.replies and node.config.read_repair:
+            self.read_repair(op)
+        if (op.kind == "delete" and op.answered
+                and all(op.targets.get(p, "x") is None and p in op.acks for p in op.primaries)):
+            node.set_timer(node.config.tombstone_grace_s, ReapTick(op.key, op.version.clock))
+
+    def read_repair(self, op: Operation) -> None:
+        """Send the reconciled siblings to every primary replica that answered with less."""
+        node = self.node
+        merged = node.versioning.reconcile(v for vs in op.replies.values() for v in vs)
+        want = versions_digest(merged)
+        for replica, versions in sorted(op.replies.items()):
+            if replica not in op.primaries or op.targets.get(replica) is not None:
+                continue
+            if versions_digest(node.versioning.reconcile(versions)) == want:
+                continue
+            node.count("read_repairs")
+            node.note(f"read repair of {op.key!r} on {replica}")
+            if replica == node.id:
+                node.merge_local(op.key, merged)
+            else:
+                node.send(replica, ReadRepair(op.key, tuple(merged)))
+
+    def _fail(self, client, client_req, kind, key, needed, got, may_have_applied, detail) -> None:
+        self.node.count("quorum_failures")
+        self.node.send(client, ClientReply(client_req, kind, key, False, coordinator=self.node.id,
+                                           error_kind="quorum", error=detail,
+                                           may_have_applied=may_have_applied,
+                                           needed=needed, got=got))

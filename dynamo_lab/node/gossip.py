@@ -1,0 +1,177 @@
+"""Gossip membership, failure detection, join and leave (the paper, sections 4.8 and 4.9).
+
+* Every ``gossip_interval_s`` a node raises its heartbeat and exchanges views (push-pull) with
+  one random live peer, plus one suspected peer to notice when it is back.
+* A node that starts with no view (a join) gossips with its seeds; the ring of every node then
+  grows by the new node's tokens as the news spreads.
+* Every ``rebalance_interval_s`` a node looks for keys it holds but no longer replicates (a node
+  joined and took them, or this node is leaving) and transfers them to their owners; it drops
+  its copy only when the owners have acknowledged exactly that copy.
+* A leaving node says ``leaving`` (it leaves the ring at once, so its keys are transferred),
+  and says ``left`` once it holds no keys and no hints.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..messages import (Gossip as GossipMsg, GossipTick, MemberState, RebalanceTick, Transfer,
+                        TransferAck)
+from ..membership import Membership
+from .core import default_tokens, dump_members, member_from_json, versions_digest
+
+
+class Gossip:
+    def __init__(self, node):
+        self.node = node
+        self.membership: Membership | None = None
+        self._seq = 0
+        self._acked: dict[str, tuple[str, set]] = {}      # key -> (digest sent, owners that acked)
+        self._sent: dict[str, tuple[str, dict]] = {}      # transfer id -> (owner, key -> digest)
+
+    # -- start and restart ----------------------------------------------------------------
+
+    def start(self, now: float, initial) -> None:
+        node, store, cfg = self.node, self.node.store, self.node.config
+        generation = int(store.get_meta("generation") or 0) + 1
+        store.set_meta("generation", str(generation))
+        saved = store.get_meta("tokens")
+        tokens = tuple(int(t) for t in json.loads(saved)) if saved else default_tokens(node.id, cfg.vnodes)
+        store.set_meta("tokens", json.dumps([str(t) for t in tokens]))
+        known = [member_from_json(o) for o in json.loads(store.get_meta("members") or "[]")]
+        if not known:
+            items = initial.items() if hasattr(initial, "items") else ((m, "") for m in initial)
+            known = [MemberState(m, 0, 0, "up", tuple(str(t) for t in default_tokens(m, cfg.vnodes)),
+                                 addr or "") for m, addr in items]
+        self.membership = Membership(node.id, generation=generation, tokens=tokens, now=now,
+                                     suspect_after_s=cfg.suspect_after_s, address=node.address,
+                                     known=known)
+        saved_status = store.get_meta("status")
+        if saved_status in ("leaving", "left"):
+            self.membership.set_status(saved_status)
+            node.left = saved_status == "left"
+        self._persist()
+        node.set_timer(node.rng.uniform(0.1, 1.0) * cfg.gossip_interval_s, GossipTick())
+        node.set_timer(node.rng.uniform(0.5, 1.0) * cfg.rebalance_interval_s, RebalanceTick())
+
+    def _persist(self) -> None:
+        self.node.store.set_meta("members", dump_members(self.membership.view))
+
+    # -- gossip ---------------------------------------------------------------------------
+
+    def handle_GossipTick(self, _src, _timer) -> None:
+        node, m = self.node, self.membership
+        if node.left:
+            return
+        node.set_timer(node.config.gossip_interval_s, GossipTick())
+        m.beat(node.now)
+        peers = m.peers()
+        live = [p for p in peers if not node.suspected(p)]
+        suspects = [p for p in peers if node.suspected(p)]
+        targets = []
+        if live:
+            targets.append(node.rng.choice(live))
+        elif not peers:
+            targets += [s for s in node.seeds if s not in targets][:1]
+        if suspects:
+            targets.append(node.rng.choice(suspects))
+        for seed in node.seeds:
+            if seed not in m.view and seed not in targets:
+                targets.append(seed)
+        view = tuple(m.view.values())
+        for t in targets:
+            node.send(t, GossipMsg(view, reply=True))
+
+    def handle_Gossip(self, src, msg: GossipMsg) -> None:
+        node, m = self.node, self.membership
+        if m.merge(msg.view, node.now):
+            self._persist()
+            ring = node.ring
+            node.note(f"ring changed: {ring.nodes if ring is not None else []}")
+        if msg.reply and not node.left:
+            node.send(src, GossipMsg(tuple(m.view.values()), reply=False))
+
+    def handle_AdminLeave(self, _src, _msg) -> None:
+        node = self.node
+        if self.membership.mine.status != "up":
+            return
+        self.membership.set_status("leaving")
+        node.store.set_meta("status", "leaving")
+        self._persist()
+        node.note("leaving: handing off every key and hint")
+        for peer in self.membership.peers():
+            node.send(peer, GossipMsg(tuple(self.membership.view.values()), reply=False))
+
+    # -- transfers on join and leave ------------------------------------------------------
+
+    def handle_RebalanceTick(self, _src, _timer) -> None:
+        node = self.node
+        if node.left:
+            return
+        node.set_timer(node.config.rebalance_interval_s, RebalanceTick())
+        leaving = self.membership.mine.status == "leaving"
+        if leaving and len(node.store) == 0 and node.store.hint_count() == 0:
+            self._say_left()
+            return
+        if node.ring is None:
+            return
+        batches: dict[str, list] = {}
+        budget = node.config.transfer_batch
+        for key in node.store.keys():
+            if budget <= 0:
+                break
+            owners = node.preference_list(key)
+            if node.id in owners:
+                self._acked.pop(key, None)
+                continue
+            versions = node.store.get(key)
+            digest = versions_digest(versions)
+            acked = self._acked.get(key)
+            if acked is None or acked[0] != digest:
+                acked = self._acked[key] = (digest, set())
+            if self._may_drop(owners, acked[1]):
+                node.drop_local(key)
+                self._acked.pop(key, None)
+                node.count("keys_transferred")
+                continue
+            for owner in owners:
+                if owner not in acked[1] and not node.suspected(owner):
+                    batches.setdefault(owner, []).append((key, tuple(versions)))
+            budget -= 1
+        for owner, items in sorted(batches.items()):
+            self._seq += 1
+            tid = f"{node.id}.t{self._seq}"
+            self._sent[tid] = (owner, {k: versions_digest(v) for k, v in items})
+            node.send(owner, Transfer(tid, tuple(items)))
+
+    def _may_drop(self, owners: list[str], acked: set) -> bool:
+        node = self.node
+        live = [o for o in owners if not node.suspected(o)]
+        return bool(owners) and set(live) <= acked and len(acked) >= min(node.config.w, len(owners))
+
+    def handle_Transfer(self, src, msg: Transfer) -> None:
+        node = self.node
+        for key, versions in msg.items:
+            node.merge_local(key, versions)
+        node.send(src, TransferAck(msg.transfer_id, tuple(k for k, _ in msg.items)))
+
+    def handle_TransferAck(self, src, msg: TransferAck) -> None:
+        sent = self._sent.pop(msg.transfer_id, None)
+        if sent is None:
+            return
+        owner, digests = sent
+        for key in msg.keys:
+            acked = self._acked.get(key)
+            if acked is not None and acked[0] == digests.get(key):
+                acked[1].add(owner)
+
+    def _say_left(self) -> None:
+        node = self.node
+        self.membership.set_status("left")
+        node.store.set_meta("status", "left")
+        self._persist()
+        node.left = True
+        node.note("left the ring: every key and hint handed off")
+        view = tuple(self.membership.view.values())
+        for peer in self.membership.peers():
+            node.send(peer, GossipMsg(view, reply=False))

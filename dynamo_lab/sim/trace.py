@@ -1,0 +1,143 @@
+"""The simulator's trace: every send, delivery, drop, timer, crash and client operation, with
+its virtual time, as readable lines (``T=12.340 A -> B ReplicaPut(...)``) and in ShiViz's log
+format (each event with the vector timestamp of the node where it happened).
+
+ShiViz (https://bestchai.bitbucket.io/shiviz/) parses :meth:`Trace.shiviz` with the regular
+expression :data:`SHIVIZ_REGEX`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from ..ring import KeyRange
+from ..vclock import VectorClock
+from ..versions import Versioned
+
+SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
+
+
+def short(x: Any, depth: int = 0) -> str:
+    """A compact, deterministic rendering of a message or value for trace lines."""
+    if isinstance(x, Versioned):
+        body = "<deleted>" if x.deleted else short(x.value, depth + 1)
+        return f"{body}@{x.clock}"
+    if isinstance(x, VectorClock):
+        return str(x)
+    if isinstance(x, KeyRange):
+        return str(x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        if type(x).__name__ == "MemberState":
+            return f"{x.node}:{x.status}/{x.generation}.{x.heartbeat}"
+        parts = []
+        for f in dataclasses.fields(x):
+            v = getattr(x, f.name)
+            if f.name == "tokens" or (v is None or v == () or v is False) and f.default == v:
+                continue
+            parts.append(f"{f.name}={short(v, depth + 1)}")
+        return f"{type(x).__name__}({', '.join(parts)})"
+    if isinstance(x, tuple):
+        if len(x) > 6:
+            return "[" + ", ".join(short(y, depth + 1) for y in x[:4]) + f", ... {len(x)} items]"
+        return "[" + ", ".join(short(y, depth + 1) for y in x) + "]"
+    if isinstance(x, str):
+        return repr(x) if len(x) <= 48 else repr(x[:44] + "...")
+    if isinstance(x, float):
+        return f"{x:.3f}"
+    text = json.dumps(x, sort_keys=True, separators=(",", ":"), default=str) \
+        if isinstance(x, (list, dict)) else repr(x)
+    return text if len(text) <= 60 else text[:56] + "...]"
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """One thing that happened. ``kind`` is one of: send, deliver, drop, timer, note, crash,
+    restart, partition, heal, client_start, client_end, join, leave, wipe."""
+    seq: int
+    time: float
+    kind: str
+    node: str                # where it happened (the sender for send/drop)
+    peer: str = ""           # the other end of a message
+    msg: Any = None
+    detail: str = ""
+    clock: Optional[tuple] = None   # the node's ShiViz vector timestamp after this event
+
+    def line(self) -> str:
+        t = f"T={self.time:9.3f}"
+        if self.kind == "send":
+            return f"{t} {self.node} -> {self.peer} {short(self.msg)}"
+        if self.kind == "deliver":
+            return f"{t} {self.peer} => {self.node} {short(self.msg)}"
+        if self.kind == "drop":
+            return f"{t} {self.node} -x {self.peer} {short(self.msg)} [dropped: {self.detail}]"
+        if self.kind == "timer":
+            return f"{t} {self.node} timer {short(self.msg)}"
+        if self.kind == "note":
+            return f"{t} {self.node} # {self.detail}"
+        return f"{t} {self.node} {self.kind.upper()} {self.detail}".rstrip()
+
+    def mentions(self, key: str) -> bool:
+        m = self.msg
+        if m is not None and getattr(m, "key", None) == key:
+            return True
+        return key in self.detail if self.detail else False
+
+
+class Trace:
+    """An append-only list of :class:`TraceEvent` with ShiViz vector timestamps.
+
+    ``limit`` keeps only the most recent events (None keeps all).
+    """
+
+    def __init__(self, enabled: bool = True, limit: Optional[int] = None):
+        self.enabled = enabled
+        self.limit = limit
+        self.events: list[TraceEvent] = []
+        self._clocks: dict[str, dict[str, int]] = {}
+        self._seq = 0
+
+    def _tick(self, node: str, merge: Optional[dict] = None) -> tuple:
+        c = self._clocks.setdefault(node, {})
+        if merge:
+            for k, v in merge.items():
+                if v > c.get(k, 0):
+                    c[k] = v
+        c[node] = c.get(node, 0) + 1
+        return tuple(sorted(c.items()))
+
+    def add(self, time: float, kind: str, node: str, peer: str = "", msg: Any = None,
+            detail: str = "", carried: Optional[tuple] = None) -> Optional[tuple]:
+        """Record an event; returns the node's vector timestamp (a send carries it along)."""
+        if not self.enabled:
+            return None
+        self._seq += 1
+        clock = self._tick(node, dict(carried) if carried else None)
+        self.events.append(TraceEvent(self._seq, time, kind, node, peer, msg, detail, clock))
+        if self.limit is not None and len(self.events) > self.limit * 2:
+            del self.events[: len(self.events) - self.limit]
+        return clock
+
+    def lines(self, events: Optional[Iterable[TraceEvent]] = None) -> list[str]:
+        return [e.line() for e in (self.events if events is None else events)]
+
+    def text(self) -> str:
+        return "\n".join(self.lines()) + ("\n" if self.events else "")
+
+    def shiviz(self) -> str:
+        """The trace in ShiViz's format; parse it with :data:`SHIVIZ_REGEX`."""
+        out = []
+        for e in self.events:
+            desc = e.line().split(" ", 2)[-1] if e.kind not in ("send", "deliver") else \
+                (f"send {short(e.msg)} to {e.peer}" if e.kind == "send"
+                 else f"receive {short(e.msg)} from {e.peer}")
+            out.append(desc.replace("\n", " "))
+            out.append(f"{e.node} {json.dumps(dict(e.clock or ()), sort_keys=True)}")
+        return "\n".join(out) + ("\n" if out else "")
+
+    def about(self, key: str, last: int = 40) -> list[str]:
+        """The last ``last`` lines that concern ``key``: the stretch that shows a failure."""
+        hits = [e for e in self.events if e.mentions(key)]
+        return self.lines(hits[-last:])

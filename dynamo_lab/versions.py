@@ -1,0 +1,320 @@
+"""Versions of a value, syntactic reconciliation, and the opaque client context
+(the paper, section 4.4).
+
+A :class:`Versioned` is one write: a JSON value and the vector clock the coordinator stamped on
+it. A delete is a write too (a *tombstone*), so it can be ordered against the writes it
+replaces and against the ones concurrent with it.
+
+A replica may hold several versions of a key. :func:`reconcile` does what the paper calls
+*syntactic reconciliation*: every version that another one descends is obsolete and dropped;
+what is left are *siblings*, concurrent versions that only the application can merge
+(*semantic reconciliation*, e.g. the union of two shopping carts).
+
+A get returns the siblings and a *context*: the merged clock of what the client read. The
+client passes it back with its next put, so the new version descends everything it saw. Here
+the context is an opaque string signed with the cluster's key, so a context edited by hand or
+taken from another cluster is refused instead of silently corrupting the version history.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .errors import ClientError, ConfigError, InvalidContext, InvalidValue
+from .vclock import EMPTY, VectorClock
+
+__all__ = [
+    "Versioned", "reconcile", "merged_clock", "live_values", "canonical_json", "check_value",
+    "encode_context", "decode_context", "MAX_VALUE_BYTES", "CONTEXT_PREFIX",
+]
+
+MAX_VALUE_BYTES = 1_000_000
+#: Deeper JSON than this is refused (it is also how a value that contains itself is caught).
+MAX_DEPTH = 200
+CONTEXT_PREFIX = "c1"
+_SIG_HEX = 16
+_MAX_CONTEXT_CHARS = 100_000
+_CONTEXT_RE = re.compile(r"c1\.([A-Za-z0-9_-]+)\.([0-9a-f]{16})\Z")
+_CONTEXT_HELP = ("pass the context returned by get() on this cluster, "
+                 "or None for a blind write")
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON values
+# ---------------------------------------------------------------------------------------------
+
+def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> None:
+    """Raise :class:`InvalidValue` naming the first part of ``obj`` that is not plain JSON.
+
+    Exact types on purpose: a ``str`` or ``float`` subclass (an enum, a NumPy scalar) would
+    come back from the wire as something else.
+    """
+    if depth > MAX_DEPTH:
+        raise InvalidValue(f"{where} is nested more than {MAX_DEPTH} levels deep (or contains "
+                           f"itself); flatten the value")
+    t = type(obj)
+    if obj is None or t is str or t is bool or t is int:
+        return
+    if t is float:
+        if not math.isfinite(obj):
+            raise InvalidValue(f"{where} is {obj!r}, which JSON cannot represent; "
+                               f"use null or a finite number")
+        return
+    if t is list or (t is tuple and allow_tuples):
+        for i, item in enumerate(obj):
+            _check_json(item, f"{where}[{i}]", allow_tuples, depth + 1)
+        return
+    if t is dict:
+        for k in obj:
+            if type(k) is not str:
+                raise InvalidValue(f"{where} has the key {k!r} of type {type(k).__name__}; "
+                                   f"JSON object keys are strings: use str({k!r})")
+        for k in sorted(obj):
+            _check_json(obj[k], f"{where}[{k!r}]", allow_tuples, depth + 1)
+        return
+    hint = {
+        set: "JSON has no sets: use a sorted list",
+        frozenset: "JSON has no sets: use a sorted list",
+        tuple: "JSON has no tuples and it would come back as a list: use a list",
+        bytes: "JSON has no bytes: decode to str or use base64",
+        bytearray: "JSON has no bytes: decode to str or use base64",
+    }.get(t, "use only dict (str keys), list, str, int, float, bool and None")
+    raise InvalidValue(f"{where} is a {t.__name__}, not JSON; {hint}")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def canonical_json(obj: Any) -> str:
+    """The one JSON text of ``obj``: sorted keys, no spaces, UTF-8 characters kept as they are.
+
+    Equal JSON values give the same text on every machine and every ``PYTHONHASHSEED``, so it
+    can be hashed. Tuples are written as lists. Raises :class:`InvalidValue` (a ``ValueError``)
+    if ``obj`` is not JSON: sets, bytes, NaN or infinities, non-string keys, other objects, text
+    with lone surrogates, or nesting deeper than ``MAX_DEPTH``.
+    """
+    _check_json(obj, "value", allow_tuples=True)
+    text = _dumps(obj)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue("value contains a lone surrogate, which is not valid Unicode text; "
+                           "fix the string (e.g. decode its bytes with errors='replace')") from None
+    return text
+
+
+def check_value(value: Any, max_bytes: int = MAX_VALUE_BYTES) -> Any:
+    """Return ``value`` if a cluster can store it; raise :class:`InvalidValue` saying why not.
+
+    A storable value is plain JSON (dict with str keys, list, str, int, float, bool, None;
+    no tuples, since they would be read back as lists) whose canonical JSON is at most
+    ``max_bytes`` bytes of UTF-8.
+    """
+    _check_json(value, "value", allow_tuples=False)
+    size = len(canonical_json(value).encode("utf-8"))
+    if size > max_bytes:
+        raise InvalidValue(f"value is {size} bytes as JSON; the limit is {max_bytes}. "
+                           f"Store less, or split it across several keys")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Versioned:
+    """One version of a key's value: the value, its vector clock, and whether it is a delete.
+
+    Equality and hash follow :meth:`digest`: two versions are equal when they hold the same
+    JSON value, the same clock counters and the same ``deleted`` flag (clock timestamps do not
+    count). The digest is taken at construction, so treat ``value`` as read-only.
+
+    Raises :class:`InvalidValue` if ``value`` is not plain JSON (see :func:`check_value`; the
+    size limit is the cluster's to apply) and :class:`ClientError` if ``clock`` is not a
+    :class:`VectorClock` or ``deleted`` not a bool.
+    """
+
+    value: Any
+    clock: VectorClock
+    deleted: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.clock, VectorClock):
+            raise ClientError(f"Versioned.clock must be a VectorClock; got "
+                              f"{type(self.clock).__name__} {self.clock!r}")
+        if type(self.deleted) is not bool:
+            raise ClientError(f"Versioned.deleted must be True or False; got {self.deleted!r}")
+        _check_json(self.value, "value", allow_tuples=False)
+        payload = _dumps({"clock": self.clock.counters(), "deleted": self.deleted,
+                          "value": self.value})
+        try:
+            raw = payload.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidValue("value contains a lone surrogate, which is not valid Unicode "
+                               "text") from None
+        # Not a field: cached here so reconcile and equality do not re-serialise the value.
+        object.__setattr__(self, "_digest", hashlib.sha256(raw).hexdigest())
+
+    def digest(self) -> str:
+        """SHA-256 hex of the canonical JSON of (value, clock counters, deleted).
+
+        Identical writes give identical digests on any machine; timestamps do not count.
+        """
+        return self._digest  # type: ignore[attr-defined]
+
+    def descends(self, other: Versioned) -> bool:
+        """True when this version's clock descends ``other``'s (it saw ``other``)."""
+        if not isinstance(other, Versioned):
+            raise TypeError(f"descends needs a Versioned; got {type(other).__name__}")
+        return self.clock.descends(other.clock)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"value": ..., "clock": clock.to_json(), "deleted": bool}``."""
+        return {"value": self.value, "clock": self.clock.to_json(), "deleted": self.deleted}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Versioned:
+        """Parse :meth:`to_json` output. Strict: exactly the keys ``value``, ``clock`` and
+        ``deleted``; raises :class:`ClientError` / :class:`InvalidValue` (``ValueError``s)."""
+        if not isinstance(obj, dict):
+            raise ClientError(f"a version in JSON is an object with value, clock and deleted; "
+                              f"got {type(obj).__name__}")
+        keys = sorted(obj, key=str)
+        if keys != ["clock", "deleted", "value"]:
+            raise ClientError(f"a version in JSON has exactly the keys 'clock', 'deleted' and "
+                              f"'value'; got {keys}")
+        return cls(obj["value"], VectorClock.from_json(obj["clock"]), obj["deleted"])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Versioned):
+            return NotImplemented
+        return self._digest == other._digest  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._digest)  # type: ignore[attr-defined]
+
+    def __lt__(self, other: object) -> bool:
+        raise TypeError("versions are only partially ordered; use a.descends(b) or "
+                        "a.clock.compare(b.clock), or sort by v.digest()")
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+
+def _as_versions(versions: Iterable[Versioned], op: str) -> list[Versioned]:
+    out = list(versions)
+    for v in out:
+        if not isinstance(v, Versioned):
+            raise TypeError(f"{op} takes Versioned objects; got {type(v).__name__} {v!r}")
+    return out
+
+
+def _tiebreak(v: Versioned) -> tuple[str, str]:
+    # Equal digests differ at most in clock timestamps; order on those too, so the version
+    # kept never depends on input order.
+    return (v.digest(), _dumps(v.clock.to_json()))
+
+
+def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:
+    """Syntactic reconciliation: the versions no other version strictly descends.
+
+    Versions with equal clocks are collapsed to one (the one with the smallest digest). The
+    result is an antichain (pairwise concurrent clocks), every input is descended by some
+    version in it, and it is sorted by digest, so it does not depend on the input order.
+    Raises ``TypeError`` for anything that is not a :class:`Versioned`.
+    """
+    by_clock: dict[VectorClock, Versioned] = {}
+    for v in _as_versions(versions, "reconcile"):
+        kept = by_clock.get(v.clock)
+        if kept is None or _tiebreak(v) < _tiebreak(kept):
+            by_clock[v.clock] = v
+    distinct = list(by_clock.values())
+    # Clocks are now distinct, so "descends" between two of them is strict.
+    survivors = [v for v in distinct
+                 if not any(w is not v and w.clock.descends(v.clock) for w in distinct)]
+    return sorted(survivors, key=_tiebreak)
+
+
+def merged_clock(versions: Iterable[Versioned]) -> VectorClock:
+    """The merge of all the versions' clocks (``EMPTY`` for none): what a put that read them
+    must descend."""
+    clock = EMPTY
+    for v in _as_versions(versions, "merged_clock"):
+        clock = clock.merge(v.clock)
+    return clock
+
+
+def live_values(versions: Iterable[Versioned]) -> list[Any]:
+    """The values of the reconciled versions that are not deletes, in :func:`reconcile` order."""
+    return [v.value for v in reconcile(versions) if not v.deleted]
+
+
+# ---------------------------------------------------------------------------------------------
+# The opaque client context
+# ---------------------------------------------------------------------------------------------
+
+def _check_cluster_key(cluster_key: object) -> bytes:
+    if not isinstance(cluster_key, str):
+        raise ConfigError(f"cluster_key must be a str; got {type(cluster_key).__name__}")
+    return cluster_key.encode("utf-8")
+
+
+def _sign(payload: str, key: bytes) -> str:
+    return hmac.new(key, payload.encode("ascii"), hashlib.sha256).hexdigest()[:_SIG_HEX]
+
+
+def encode_context(clock: VectorClock, cluster_key: str) -> str:
+    """The opaque context string a get hands the client for ``clock``.
+
+    Format: ``"c1." + base64url(canonical JSON of clock.to_json(), no padding) + "." +`` the
+    first 16 hex digits of HMAC-SHA256(cluster_key, that base64 text). URL-safe, so it can go
+    in a query string or a shell argument.
+    """
+    if not isinstance(clock, VectorClock):
+        raise TypeError(f"encode_context needs a VectorClock; got {type(clock).__name__}")
+    key = _check_cluster_key(cluster_key)
+    raw = canonical_json(clock.to_json()).encode("utf-8")
+    payload = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return f"{CONTEXT_PREFIX}.{payload}.{_sign(payload, key)}"
+
+
+def decode_context(text: str | None, cluster_key: str) -> VectorClock:
+    """The clock inside a context string from :func:`encode_context`.
+
+    ``None`` or ``""`` give ``EMPTY`` (a blind write). Anything else must be a context this
+    cluster produced, unchanged; otherwise raises :class:`InvalidContext` (a ``ValueError``).
+    """
+    key = _check_cluster_key(cluster_key)
+    if text is None or text == "":
+        return EMPTY
+
+    def bad(reason: str) -> InvalidContext:
+        return InvalidContext(f"invalid context ({reason}): {_CONTEXT_HELP}")
+
+    if not isinstance(text, str):
+        raise bad(f"a context is a str, got {type(text).__name__}")
+    if len(text) > _MAX_CONTEXT_CHARS:
+        raise bad(f"longer than {_MAX_CONTEXT_CHARS} characters")
+    m = _CONTEXT_RE.match(text)
+    if m is None:
+        raise bad("not of the form c1.<payload>.<signature>")
+    payload, sig = m.group(1), m.group(2)
+    # Check the signature before parsing anything: nothing unsigned reaches the JSON parser.
+    if not hmac.compare_digest(sig, _sign(payload, key)):
+        raise bad("signature mismatch: edited, or made by another cluster")
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        obj = json.loads(raw.decode("utf-8"))
+        return VectorClock.from_json(obj)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise bad(f"corrupt payload: {exc}") from None
