@@ -314,9 +314,13 @@ class SimCluster(Cluster):
         """How many hinted replicas each node keeps for others."""
         return {n: self.stores[n].hint_count() for n in self.nodes}
 
-    def ring(self) -> Ring:
-        """The ring all current members form (what every node's view converges to)."""
-        return Ring.from_tokens({n: default_tokens(n, self.config.vnodes) for n in self.nodes})
+    def ring(self):
+        """The ring all current members form (what every node's view converges to), built by
+        the same ring factory the nodes use (a student's, when one is plugged in)."""
+        members = {n: default_tokens(n, self.config.vnodes) for n in self.nodes}
+        if self.parts is not None:
+            return self.parts.ring_factory(members)
+        return Ring.from_tokens(members)
 
     def preference_list(self, key: str) -> list[str]:
         return self.ring().preference_list(key, min(self.config.n, len(self.nodes)))

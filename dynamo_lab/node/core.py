@@ -194,8 +194,9 @@ class Node:
         return h
 
     def n_eff(self) -> int:
-        ring = self.ring
-        return min(self.config.n, len(ring.nodes)) if ring is not None else 0
+        if self.ring is None:
+            return 0
+        return min(self.config.n, len(self.membership.ring_members()))
 
     def preference_list(self, key: str) -> list[str]:
         """The key's top-N distinct nodes in this node's current ring."""
@@ -209,7 +210,7 @@ class Node:
             return []
         if hasattr(ring, "successors"):
             return list(ring.successors(key))
-        return list(ring.preference_list(key, len(ring.nodes)))
+        return list(ring.preference_list(key, len(self.membership.ring_members())))
 
     # -- local data -------------------------------------------------------------------------
 
