@@ -144,10 +144,18 @@ def check_key_history(key: str, records: list[OpRecord],
     def replaced(r: OpRecord) -> bool:
         return any(o is not r and o.clock.descends(r.clock) and o.clock != r.clock for o in acked)
 
+    def kept(r: OpRecord, v: Versioned) -> bool:
+        """``v`` is ``r`` itself, or a version that replaced it. Equal clocks with different
+        values mean two writes were stamped alike and one of them was silently lost."""
+        if v.clock != r.clock:
+            return v.clock.descends(r.clock)
+        same_value = r.kind == "delete" or canonical_json(v.value) == canonical_json(r.value)
+        return v.deleted == (r.kind == "delete") and same_value
+
     maximal = [r for r in acked if not replaced(r)]
     for r in maximal:
         if r.kind == "put":
-            if not any(v.clock.descends(r.clock) for v in final):
+            if not any(kept(r, v) for v in final):
                 out.append(Violation("acknowledged-write-survives", key,
                                      f"{r.describe()} is lost: final siblings {_show(final)}"))
         else:
@@ -159,9 +167,7 @@ def check_key_history(key: str, records: list[OpRecord],
     for i, a in enumerate(puts):
         for b in puts[i + 1:]:
             if a.clock.concurrent_with(b.clock):
-                missing = [r for r in (a, b)
-                           if not any(v.clock == r.clock for v in final)
-                           and not any(v.clock.descends(r.clock) for v in final)]
+                missing = [r for r in (a, b) if not any(kept(r, v) for v in final)]
                 if missing:
                     out.append(Violation("concurrent-writes-kept-as-siblings", key,
                                          f"concurrent writes {a.describe()} and {b.describe()}: "

@@ -73,19 +73,19 @@ class Versioning:
         (not descended by ``context``), the paper's rule can stamp the new write with a clock that
         equals or dominates that version (two clients racing through the same coordinator with
         the same context), and reconciliation would then silently drop a write. In that case the
-        write is stamped on a sub-actor ``node#k`` that no version here mentions, which keeps the
-        two writes concurrent, as they are: they come back as siblings.
+        write is stamped on the first sub-actor ``node#1``, ``node#2``, ... whose increment is
+        concurrent with every such version, which keeps the writes concurrent, as they are:
+        they come back as siblings. (Every clock this node issued for the key is descended by
+        a version it still holds, so this check sees every possible clash.)
         """
-        local = list(local)
         unseen = [v.clock for v in local if not context.descends(v.clock)]
-        candidate = context.increment(node, now)
-        if any(candidate.descends(c) or c.descends(candidate) for c in unseen):
-            used = {a for v in local for a in v.clock}
-            k = 1
-            while f"{node}#{k}" in used:
-                k += 1
-            candidate = context.increment(f"{node}#{k}", now)
-        return candidate.truncate(self.clock_threshold)
+        actor, k = node, 0
+        while True:
+            candidate = context.increment(actor, now)
+            if not any(candidate.descends(c) or c.descends(candidate) for c in unseen):
+                return candidate.truncate(self.clock_threshold)
+            k += 1
+            actor = f"{node}#{k}"
 
     def reconcile(self, versions: Iterable[Versioned]) -> list[Versioned]:
         return reconcile(versions)
