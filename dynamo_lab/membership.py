@@ -67,6 +67,7 @@ class Membership:
                                     tuple(str(t) for t in tokens), address)
         self._last_rise[me] = now
         self.view = {k: self.view[k] for k in sorted(self.view)}
+        self.ring_version = 0     # bumped whenever the ring members, status or tokens change
 
     # -- my own state ---------------------------------------------------------------------
 
@@ -83,6 +84,7 @@ class Membership:
         if status not in STATUS_RANK:
             raise ValueError(f"unknown member status {status!r}")
         self.view[self.me] = replace(self.mine, status=status, heartbeat=self.mine.heartbeat + 1)
+        self.ring_version += 1
 
     # -- gossip ---------------------------------------------------------------------------
 
@@ -103,7 +105,10 @@ class Membership:
                 self._last_rise[st.node] = now
             self.view[st.node] = new
         self.view = {k: self.view[k] for k in sorted(self.view)}
-        return self.ring_signature() != before
+        changed = self.ring_signature() != before
+        if changed:
+            self.ring_version += 1
+        return changed
 
     def ring_signature(self) -> tuple:
         return tuple((n, st.tokens) for n, st in self.view.items() if st.status == "up")

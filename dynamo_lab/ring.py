@@ -20,6 +20,7 @@ Every physical node owns a few positions on it, its *tokens* (virtual nodes). Ru
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -150,9 +151,9 @@ class Ring:
     * the constructor adds the initial nodes in sorted order (so their order does not matter);
     * a node joining steals one partition at a time from the most-loaded node (ties: smallest
       node id) until it is within one partition of it, so partitions move *only* to the new node;
-      of the victim's partitions it takes the one farthest (circular index distance) from those
-      it already holds, ties to the smallest index, which spreads a node's partitions around the
-      ring instead of making one long run;
+      the j-th of its ``k`` steals takes the victim's partition nearest (circular index distance,
+      ties to the smaller index) to partition ``(2j+1)*Q // (2k)``: evenly spaced targets, so a
+      node's partitions are spread round the ring instead of bunched in one run;
     * a node leaving gives its partitions, in index order, each to the least-loaded remaining node
       (ties: smallest node id).
 
@@ -266,33 +267,31 @@ class Ring:
 
     def _equal_join(self, node: str) -> None:
         owner = self._owner
-        if not self._token_map:
+        self._token_map[node] = ()  # placeholder: _rebuild derives the tokens from _owner
+        if len(self._token_map) == 1:
             owner[:] = [node] * len(owner)
-            self._token_map[node] = ()  # real tokens are filled in by _rebuild
             return
-        held: dict[str, list[int]] = {x: [] for x in self._token_map}
+        held: dict[str, list[int]] = {x: [] for x in self._token_map if x != node}
         for p, x in enumerate(owner):
             held[x].append(p)
-        mine: list[int] = []
-        q = len(owner)
-        while True:
-            victim = min(held, key=lambda x: (-len(held[x]), x))
-            if len(held[victim]) - len(mine) <= 1:
-                break
-
-            def gap(p: int) -> int:
-                # circular index distance from p to the nearest partition the joiner holds
-                if not mine:
-                    return q
-                i = bisect_left(mine, p)
-                near = (mine[i % len(mine)], mine[i - 1])
-                return min(min((p - m) % q, (m - p) % q) for m in near)
-
-            take = min(held[victim], key=lambda p: (-gap(p), p))
-            held[victim].remove(take)
-            mine.insert(bisect_left(mine, take), take)
-            owner[take] = node
-        self._token_map[node] = ()
+        # Steal one at a time from the most-loaded node until within one partition of it.
+        heap = [(-len(ps), x) for x, ps in held.items()]
+        heapq.heapify(heap)
+        order: list[str] = []
+        while -heap[0][0] - len(order) > 1:
+            load, victim = heapq.heappop(heap)
+            order.append(victim)
+            heapq.heappush(heap, (load + 1, victim))
+        q, k = len(owner), len(order)
+        for j, victim in enumerate(order):
+            # The j-th steal aims at an evenly spaced target position, so the joiner's
+            # partitions are spread round the ring rather than bunched where victims agree.
+            target = (2 * j + 1) * q // (2 * k)
+            ps = held[victim]
+            i = bisect_left(ps, target)
+            near = sorted({i % len(ps), (i - 1) % len(ps)},
+                          key=lambda c: (min((ps[c] - target) % q, (target - ps[c]) % q), ps[c]))
+            owner[ps.pop(near[0])] = node
 
     def _equal_leave(self, node: str) -> None:
         load = {x: 0 for x in self._token_map if x != node}

@@ -221,8 +221,12 @@ def _as_versions(versions: Iterable[Versioned], op: str) -> list[Versioned]:
 
 def _tiebreak(v: Versioned) -> tuple[str, str]:
     # Equal digests differ at most in clock timestamps; order on those too, so the version
-    # kept never depends on input order.
-    return (v.digest(), _dumps(v.clock.to_json()))
+    # kept never depends on input order. Memoised on the (immutable) version.
+    key = v.__dict__.get("_tiebreak")
+    if key is None:
+        key = (v.digest(), _dumps(v.clock.to_json()))
+        object.__setattr__(v, "_tiebreak", key)
+    return key
 
 
 def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:

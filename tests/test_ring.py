@@ -213,11 +213,23 @@ def test_equal_strategy_assignment_is_pinned():
     # Every process must compute the same placement from the same calls; a change here is a
     # wire-incompatible change for gossiped 'equal' rings, so it must be deliberate.
     ring = Ring(["A", "B", "C"], strategy="equal", partitions=8)
-    assert partition_owners(ring, 8) == ["B", "C", "B", "A", "C", "A", "B", "A"]
+    assert partition_owners(ring, 8) == ["A", "B", "C", "B", "A", "C", "A", "B"]
     ring.add_node("D")
-    assert partition_owners(ring, 8) == ["D", "C", "B", "D", "C", "A", "B", "A"]
+    assert partition_owners(ring, 8) == ["D", "B", "C", "B", "A", "C", "A", "D"]
     ring.remove_node("A")
-    assert partition_owners(ring, 8) == ["D", "C", "B", "D", "C", "B", "B", "C"]
+    assert partition_owners(ring, 8) == ["D", "B", "C", "B", "B", "C", "C", "D"]
+
+
+def test_equal_strategy_ignores_vnodes_and_spreads_partitions():
+    nodes = [f"n{i:02d}" for i in range(10)]
+    ring = Ring(nodes, vnodes=3, strategy="equal", partitions=640)
+    assert ring == Ring(nodes, vnodes=50, strategy="equal", partitions=640)
+    ring.add_node("joiner")
+    ring.remove_node("n04")
+    owners = partition_owners(ring, 640)
+    # Steals aim at evenly spaced targets, so a node's partitions rarely touch: fewer equal
+    # neighbours than a random assignment's expected 640 / 10.
+    assert sum(owners[p] == owners[p - 1] for p in range(640)) < 640 / 10 / 2
 
 
 def partition_owners(ring: Ring, q: int) -> list[str]:

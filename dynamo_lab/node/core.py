@@ -175,10 +175,11 @@ class Node:
     @property
     def ring(self):
         """The ring as this node sees it now (built from the members gossip says are up)."""
-        sig = self.membership.ring_signature()
+        sig = self.membership.ring_version
         if sig != self._ring_sig:
             members = self.membership.ring_members()
             self._ring = self.parts.ring_factory(members) if members else None
+            self._ring_size = len(members)
             self._ring_sig = sig
             self._trees.clear()
             self.anti_entropy.ring_changed()
@@ -196,7 +197,7 @@ class Node:
     def n_eff(self) -> int:
         if self.ring is None:
             return 0
-        return min(self.config.n, len(self.membership.ring_members()))
+        return min(self.config.n, self._ring_size)
 
     def preference_list(self, key: str) -> list[str]:
         """The key's top-N distinct nodes in this node's current ring."""
@@ -210,7 +211,7 @@ class Node:
             return []
         if hasattr(ring, "successors"):
             return list(ring.successors(key))
-        return list(ring.preference_list(key, len(self.membership.ring_members())))
+        return list(ring.preference_list(key, self._ring_size))
 
     # -- local data -------------------------------------------------------------------------
 
