@@ -16,6 +16,7 @@ Each side merges what it receives with what it holds (reconcile), never overwrit
 
 from __future__ import annotations
 
+from ..errors import ProtocolError
 from ..merkle import child_hashes, diff_entries, differing_children
 from ..messages import AntiEntropyTick, MerkleLeaves, MerkleLevel, SyncVersions
 
@@ -64,6 +65,9 @@ class AntiEntropy:
 
     def handle_MerkleLevel(self, src, msg: MerkleLevel) -> None:
         node = self.node
+        if msg.depth != node.config.merkle_depth or not 0 <= msg.level <= msg.depth:
+            raise ProtocolError(f"Merkle exchange of depth {msg.depth}, level {msg.level}: this "
+                                f"cluster's trees have depth {node.config.merkle_depth}")
         tree = node.tree(msg.key_range, msg.depth)
         differ = differing_children(tree, msg.level, dict(msg.hashes))
         if not differ:

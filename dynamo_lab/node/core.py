@@ -34,7 +34,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from ..errors import ProtocolError
+from ..errors import ClientError, ProtocolError
 from ..hashing import key_hash
 from ..merkle import MerkleTree
 from ..messages import MemberState, Note, Send, SetTimer
@@ -135,7 +135,7 @@ class Node:
             raise ProtocolError(f"node {self.id} has no handler for {name} (from {src})")
         if src in self.gossip.membership.view:
             self.gossip.membership.heard_from(src, now)
-        handler(src, msg)
+        self._call(handler, src, msg, f"{name} from {src}")
         return self._flush()
 
     def on_timer(self, timer: Any, now: float) -> list:
@@ -145,8 +145,17 @@ class Node:
         handler = self._handlers.get(name)
         if handler is None:
             raise ProtocolError(f"node {self.id} has no handler for timer {name}")
-        handler(None, timer)
+        self._call(handler, None, timer, f"timer {name}")
         return self._flush()
+
+    def _call(self, handler, src, msg, what: str) -> None:
+        """Run a handler; input this node cannot accept (a peer's bad key, a malformed range...)
+        is refused as a :class:`ProtocolError`, with nothing sent."""
+        try:
+            handler(src, msg)
+        except ClientError as exc:
+            self._out = []
+            raise ProtocolError(f"{self.id} refused {what}: {exc}") from None
 
     def _flush(self) -> list:
         out, self._out = self._out, []

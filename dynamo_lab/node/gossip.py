@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 
+from ..errors import ProtocolError
+from ..hashing import RING_SIZE
+from ..membership import STATUS_RANK
 from ..messages import (Gossip as GossipMsg, GossipTick, MemberState, RebalanceTick, Transfer,
                         TransferAck)
 from ..membership import Membership
@@ -84,6 +87,10 @@ class Gossip:
 
     def handle_Gossip(self, src, msg: GossipMsg) -> None:
         node, m = self.node, self.membership
+        for st in msg.view:
+            problem = member_problem(st)
+            if problem:
+                raise ProtocolError(f"gossip from {src} about {st.node!r}: {problem}")
         if m.merge(msg.view, node.now):
             self._persist()
             ring = node.ring
@@ -91,8 +98,10 @@ class Gossip:
         if msg.reply and not node.left:
             node.send(src, GossipMsg(tuple(m.view.values()), reply=False))
 
-    def handle_AdminLeave(self, _src, _msg) -> None:
+    def handle_AdminLeave(self, src, _msg) -> None:
         node = self.node
+        if src != "admin":
+            raise ProtocolError(f"AdminLeave comes from the runtime's admin channel, not {src!r}")
         if self.membership.mine.status != "up":
             return
         self.membership.set_status("leaving")
@@ -175,3 +184,19 @@ class Gossip:
         view = tuple(self.membership.view.values())
         for peer in self.membership.peers():
             node.send(peer, GossipMsg(view, reply=False))
+
+
+def member_problem(st: MemberState) -> str:
+    """Why gossip about a member cannot be accepted ("" when it can)."""
+    if not isinstance(st.node, str) or not st.node or st.node.startswith(("client:", "http:")):
+        return "a member is a non-empty node id"
+    if st.status not in STATUS_RANK:
+        return f"unknown status {st.status!r}"
+    if st.generation < 0 or st.heartbeat < 0:
+        return "generation and heartbeat are never negative"
+    if st.status == "up" and not st.tokens:
+        return "a member that is up owns at least one token"
+    for t in st.tokens:
+        if not (t.isdigit() and 0 <= int(t) < RING_SIZE):
+            return f"token {t[:40]!r} is not a ring position"
+    return ""

@@ -1,0 +1,320 @@
+"""The node-to-node transport: persistent TCP connections carrying framed messages.
+
+One :class:`Transport` per node process. It
+
+* listens for peers; each inbound connection starts with a hello (see :mod:`.framing`) and
+  then carries messages from that one peer;
+* keeps one outbound connection per peer (:class:`PeerLink`), opened on first use,
+  re-opened with exponential backoff when it breaks; messages to a peer that cannot be
+  reached are dropped (Dynamo's protocols retry: gossip, timeouts, hinted handoff);
+* enforces the fault rules (:class:`FaultRules`) on both ends of every link: a blocked link
+  drops what this node would send on it and what arrives on it;
+* owns every task it starts, and cancels them all in :meth:`Transport.close`.
+
+Only network messages cross a connection: a timer or an ``AdminLeave`` arriving from a peer is
+refused, like an unknown type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any, Callable, Iterable, Optional
+
+from ..errors import ProtocolError
+from ..messages import AdminLeave, MESSAGE_TYPES, dumps, loads
+from .framing import (MAX_FRAME_BYTES, FrameError, encode_frame, hello_payload, parse_hello,
+                      read_frame, split_address)
+
+#: Message types a peer may send. AdminLeave is only for the node's own admin endpoint.
+WIRE_TYPES = frozenset(name for name in MESSAGE_TYPES if name != AdminLeave.__name__)
+
+
+class FaultRules:
+    """The faults this node's transport injects: blocked directed links and random drops.
+
+    ``blocked`` holds ``(src, dst)`` pairs for the whole cluster (every node gets the same
+    list and enforces the pairs that involve it). ``drop`` is the probability of losing a
+    message this node sends to one of ``drop_peers`` (all peers when empty).
+    """
+
+    def __init__(self, seed: int = 0):
+        self.blocked: set[tuple[str, str]] = set()
+        self.drop = 0.0
+        self.drop_peers: set[str] = set()
+        self._rng = random.Random(f"{seed}/drop")
+        self.dropped = 0
+
+    def allows(self, src: str, dst: str) -> bool:
+        """May a message go from ``src`` to ``dst``? (Counts the ones that may not.)"""
+        if (src, dst) in self.blocked:
+            self.dropped += 1
+            return False
+        return True
+
+    def lose(self, dst: str) -> bool:
+        """Should this outbound message to ``dst`` be dropped at random?"""
+        if self.drop and (not self.drop_peers or dst in self.drop_peers):
+            if self._rng.random() < self.drop:
+                self.dropped += 1
+                return True
+        return False
+
+    def set_partition(self, groups: list[list[str]], one_way: bool = False) -> None:
+        """Block every link between different groups (``one_way``: only first -> others),
+        adding to the links already blocked (as the simulator does)."""
+        for i, a in enumerate(groups):
+            for j, b in enumerate(groups):
+                if i == j or (one_way and i != 0):
+                    continue
+                self.blocked.update((x, y) for x in a for y in b)
+
+    def set_drop(self, probability: float, peers: Iterable[str] = (), seed: Optional[int] = None) -> None:
+        self.drop = probability
+        self.drop_peers = set(peers)
+        if seed is not None:
+            self._rng = random.Random(f"{seed}/drop")
+
+    def heal(self) -> None:
+        self.blocked.clear()
+        self.drop = 0.0
+        self.drop_peers = set()
+
+    def to_json(self) -> dict:
+        return {"blocked": sorted([a, b] for a, b in self.blocked), "drop": self.drop,
+                "drop_peers": sorted(self.drop_peers), "dropped": self.dropped}
+
+    def load_json(self, obj: dict) -> None:
+        """Set the rules from :meth:`to_json`'s form (what a restarted node is given)."""
+        self.blocked = {(str(a), str(b)) for a, b in obj.get("blocked", [])}
+        self.set_drop(float(obj.get("drop", 0.0)), obj.get("drop_peers", ()))
+
+
+class PeerLink:
+    """The outbound connection to one peer, with its queue and its reconnect loop.
+
+    While the link is connecting for the first time, messages wait in the queue (bounded);
+    once a connection attempt has failed, messages are dropped until one succeeds again, so a
+    node that comes back is not flooded with stale traffic.
+    """
+
+    QUEUE_LIMIT = 10_000
+
+    def __init__(self, transport: "Transport", peer: str):
+        self.transport = transport
+        self.peer = peer
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(self.QUEUE_LIMIT)
+        self.state = "connecting"          # "connecting", "up" or "down"
+        self.connects = 0
+        self.failures = 0
+        self.sent = 0
+        self.dropped = 0
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"link->{peer}")
+
+    def offer(self, frame: bytes) -> None:
+        if self.state == "down" or self.queue.full():
+            self.dropped += 1
+            return
+        self.queue.put_nowait(frame)
+
+    async def _run(self) -> None:
+        t, log = self.transport, self.transport.log
+        delay = t.backoff_min_s
+        while not t.closing:
+            address = t.resolve(self.peer)
+            writer = None
+            try:
+                if not address:
+                    raise OSError(f"no address known for {self.peer} yet")
+                host, port = split_address(address)
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                        t.connect_timeout_s)
+                writer.write(encode_frame(hello_payload(t.node_id, t.address, t.cluster)))
+                await writer.drain()
+                self.state, delay = "up", t.backoff_min_s
+                self.connects += 1
+                log.debug("connected to %s at %s", self.peer, address)
+                await self._pump(reader, writer)
+                log.info("connection to %s at %s closed; reconnecting", self.peer, address)
+            except (OSError, ValueError, asyncio.TimeoutError, ConnectionError) as exc:
+                self.failures += 1
+                if self.state != "down":
+                    log.info("cannot reach %s at %s: %s; retrying with backoff",
+                             self.peer, address or "?", exc or type(exc).__name__)
+            finally:
+                if writer is not None:
+                    writer.close()
+            self.state = "down"
+            self._drain_queue()
+            await asyncio.sleep(delay * (0.5 + t.rng.random()))
+            delay = min(delay * 2, t.backoff_max_s)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Write queued frames until the connection breaks. The peer never writes on this
+        connection, so end-of-stream from it means it closed (or was killed)."""
+        while True:
+            frame = await self.queue.get()
+            batch = [frame]
+            while not self.queue.empty() and len(batch) < 256:
+                batch.append(self.queue.get_nowait())
+            if reader.at_eof() or writer.is_closing():
+                self.dropped += len(batch)
+                return
+            writer.writelines(batch)
+            await writer.drain()
+            self.sent += len(batch)
+
+    def _drain_queue(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+            self.dropped += 1
+
+    def to_json(self) -> dict:
+        return {"state": self.state, "connects": self.connects, "failures": self.failures,
+                "sent": self.sent, "dropped": self.dropped, "queued": self.queue.qsize()}
+
+
+class Transport:
+    """Framed messages between nodes over TCP. See the module docstring.
+
+    ``deliver(src, msg)`` is called for every message that arrives and passes the rules;
+    ``addresses(dst)`` gives the node's current idea of a peer's address (its membership view),
+    consulted before the address book and the addresses peers announced in their hellos.
+    """
+
+    def __init__(self, node_id: str, cluster: str, deliver: Callable[[str, Any], None], *,
+                 addresses: Callable[[str], str] = lambda _n: "",
+                 address_book: Optional[dict[str, str]] = None, rules: Optional[FaultRules] = None,
+                 log: Optional[logging.Logger] = None, max_frame_bytes: int = MAX_FRAME_BYTES,
+                 hello_timeout_s: float = 5.0, connect_timeout_s: float = 2.0,
+                 backoff_min_s: float = 0.05, backoff_max_s: float = 1.0, seed: int = 0):
+        self.node_id = node_id
+        self.cluster = cluster
+        self.deliver = deliver
+        self.addresses = addresses
+        self.address_book = dict(address_book or {})
+        self.learned: dict[str, str] = {}
+        self.rules = rules or FaultRules(seed)
+        self.log = log or logging.getLogger(f"dynamo_lab.tcp.{node_id}")
+        self.max_frame_bytes = max_frame_bytes
+        self.hello_timeout_s = hello_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
+        self.rng = random.Random(f"{seed}/{node_id}/backoff")
+        self.address = ""
+        self.closing = False
+        self.links: dict[str, PeerLink] = {}
+        self.server: Optional[asyncio.base_events.Server] = None
+        self._inbound: set[asyncio.Task] = set()
+        self.refused = 0
+        self.received = 0
+
+    # -- listening ------------------------------------------------------------------------
+
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Bind (port 0: the OS picks one) without accepting yet; returns ``HOST:PORT``."""
+        self.server = await asyncio.start_server(self._accept, host, port, start_serving=False)
+        bound_host, bound_port = self.server.sockets[0].getsockname()[:2]
+        self.address = f"{bound_host}:{bound_port}"
+        return self.address
+
+    async def start_serving(self) -> None:
+        assert self.server is not None, "listen() first"
+        await self.server.start_serving()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
+        self._inbound.add(task)
+        task.add_done_callback(self._inbound.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        who = f"{peername[0]}:{peername[1]}" if peername else "?"
+        src = None
+        try:
+            try:
+                first = await asyncio.wait_for(read_frame(reader, self.max_frame_bytes),
+                                               self.hello_timeout_s)
+            except asyncio.TimeoutError:
+                self._refuse(who, f"no hello within {self.hello_timeout_s} s; closing")
+                return
+            if first is None:
+                self._refuse(who, "closed before saying hello")
+                return
+            src, address = parse_hello(first, self.cluster)
+            if src == self.node_id:
+                raise ProtocolError(f"peer claims to be this node ({src})")
+            if address:
+                self.learned[src] = address
+            who = f"{src} ({who})"
+            while True:
+                payload = await read_frame(reader, self.max_frame_bytes)
+                if payload is None:
+                    return
+                self._on_frame(src, who, payload)
+        except FrameError as exc:
+            self._refuse(who, f"{exc}; closing the connection")
+        except ProtocolError as exc:
+            self._refuse(who, f"{exc}; closing the connection")
+        except (ConnectionError, OSError) as exc:
+            self.log.info("connection from %s lost: %s", who, exc)
+        finally:
+            writer.close()
+
+    def _on_frame(self, src: str, who: str, payload: bytes) -> None:
+        try:
+            msg = loads(payload)
+            name = type(msg).__name__
+            if name not in WIRE_TYPES:
+                raise ProtocolError(f"{name} may not be sent over the network")
+        except ProtocolError as exc:
+            self._refuse(who, f"{exc}; frame dropped")
+            return
+        if not self.rules.allows(src, self.node_id):
+            return
+        self.received += 1
+        self.deliver(src, msg)
+
+    def _refuse(self, who: str, why: str) -> None:
+        self.refused += 1
+        self.log.warning("refused input from %s: %s", who, why)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def resolve(self, node: str) -> str:
+        """Where ``node`` listens: its membership entry, else the address book, else its hello."""
+        return self.addresses(node) or self.address_book.get(node) or self.learned.get(node, "")
+
+    def send(self, dst: str, msg: Any) -> None:
+        """Queue ``msg`` for ``dst`` (never blocks; may drop, see :class:`PeerLink`)."""
+        if self.closing or not self.rules.allows(self.node_id, dst) or self.rules.lose(dst):
+            return
+        payload = dumps(msg)
+        if len(payload) > self.max_frame_bytes:
+            self.log.error("not sending %s to %s: %d bytes exceeds the frame limit",
+                           type(msg).__name__, dst, len(payload))
+            return
+        link = self.links.get(dst)
+        if link is None:
+            link = self.links[dst] = PeerLink(self, dst)
+        link.offer(encode_frame(payload, self.max_frame_bytes))
+
+    # -- shutting down --------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop listening, close every connection and cancel every task this transport owns."""
+        self.closing = True
+        if self.server is not None:
+            self.server.close()
+        tasks = [link.task for link in self.links.values()] + list(self._inbound)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
+
+    def to_json(self) -> dict:
+        return {"address": self.address, "received": self.received, "refused": self.refused,
+                "links": {p: link.to_json() for p, link in sorted(self.links.items())},
+                "faults": self.rules.to_json()}
