@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -174,7 +175,7 @@ class Ring:
             raise ConfigError(f"nodes is a list of node ids; got the string {nodes!r} "
                               f"(did you mean [{nodes!r}]?)")
         node_list = [_check_node(x) for x in nodes]
-        dups = sorted({x for x in node_list if node_list.count(x) > 1})
+        dups = sorted(x for x, c in Counter(node_list).items() if c > 1)
         if dups:
             raise ConfigError(f"duplicate node ids {dups}; every physical node needs its own id")
         if strategy == "equal":
@@ -251,7 +252,7 @@ class Ring:
 
     def copy(self) -> Ring:
         """An independent ring with the same tokens, strategy and partition assignment."""
-        other = Ring.__new__(Ring)
+        other = type(self).__new__(type(self))
         other.__dict__.update(self.__dict__)
         # The built arrays are replaced, never mutated, on change, so they can be shared.
         other._token_map = dict(self._token_map)
@@ -289,9 +290,9 @@ class Ring:
             target = (2 * j + 1) * q // (2 * k)
             ps = held[victim]
             i = bisect_left(ps, target)
-            near = sorted({i % len(ps), (i - 1) % len(ps)},
-                          key=lambda c: (min((ps[c] - target) % q, (target - ps[c]) % q), ps[c]))
-            owner[ps.pop(near[0])] = node
+            best = min((i % len(ps), i - 1),  # the neighbours of target in the victim's list
+                       key=lambda c: (min((ps[c] - target) % q, (target - ps[c]) % q), ps[c]))
+            owner[ps.pop(best)] = node
 
     def _equal_leave(self, node: str) -> None:
         load = {x: 0 for x in self._token_map if x != node}
@@ -452,11 +453,13 @@ class Ring:
             out: list[str] = []
             seen: set[str] = set()
             j = i
-            while len(out) < n:
+            for _ in range(size):  # at most one lap, so a walk always ends
                 x = owners[j]
                 if x not in seen:
                     seen.add(x)
                     out.append(x)
+                    if len(out) == n:
+                        break
                 j = j + 1 if j + 1 < size else 0
             found = cache[i] = tuple(out)
         return found

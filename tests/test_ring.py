@@ -425,6 +425,13 @@ def test_transfers_agree_with_moved_keys_on_join_and_leave(strategy, n):
     assert all(t.sources[-1] == "s3" for t in ts)     # the leaver is the source of last resort
 
 
+def test_transfers_merge_neighbouring_pieces_even_across_zero():
+    old = Ring.from_tokens({"A": [100], "B": [1000]})
+    new = Ring.from_tokens({"A": [100], "B": [1000], "C": [50, 2000]})
+    assert transfers(old, new, 1) == [Transfer(KeyRange(1000, 50), gaining=("C",), losing=("A",),
+                                               sources=("A",))]
+
+
 def test_transfers_from_an_empty_ring_and_below_n_nodes():
     (t,) = transfers(Ring(), Ring(["A"]), 3)
     assert t.range.width == RING_SIZE and t.gaining == ("A",) and t.sources == () and t.losing == ()
@@ -478,6 +485,7 @@ def test_bucket_is_in_range_and_monotone_in_offset(start, end, buckets, data):
     ha, hb = (start + 1 + a) % RING_SIZE, (start + 1 + b) % RING_SIZE
     assert r.contains(ha) and r.contains(hb)
     assert r.offset(ha) == a
+    assert r.bucket(ha, buckets) == a * buckets // r.width   # the formula Merkle trees inline
     ba, bb = r.bucket(ha, buckets), r.bucket(hb, buckets)
     assert 0 <= ba <= bb < buckets
     assert r.bucket((start + 1) % RING_SIZE, buckets) == 0
@@ -486,6 +494,13 @@ def test_bucket_is_in_range_and_monotone_in_offset(start, end, buckets, data):
         assert not r.contains(start)
         with pytest.raises(ValueError, match="not in the range"):
             r.bucket(start, buckets)
+
+
+def test_bucket_formula_on_a_small_range():
+    r = KeyRange(10, 20)
+    assert [r.bucket(h, 4) for h in range(11, 21)] == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+    wrap = KeyRange(RING_SIZE - 2, 1)      # hashes RING_SIZE-1, 0, 1
+    assert [wrap.bucket(h, 3) for h in (RING_SIZE - 1, 0, 1)] == [0, 1, 2]
 
 
 def test_key_range_json_str_and_validation():
