@@ -83,6 +83,9 @@ class TraceEvent:
         m = self.msg
         if m is not None and getattr(m, "key", None) == key:
             return True
+        inner = getattr(m, "request", None)          # a Forward carries the client's request
+        if inner is not None and getattr(inner, "key", None) == key:
+            return True
         return key in self.detail if self.detail else False
 
 
