@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import ProtocolError
+from ..errors import DynamoError, ProtocolError
 from ..messages import (AdminLeave, ClientDelete, ClientGet, ClientPut, ClientReply, Note, Send,
                         SetTimer)
 from ..node import Node, NodeConfig
@@ -59,6 +59,8 @@ class NodeOptions:
     token: str = ""                                    # admin endpoints accept it off loopback
     faults: dict = field(default_factory=dict)         # FaultRules.to_json() form
     ready_file: Optional[str] = None
+    port_fallback: bool = False      # if the given port is taken, take one the OS picks
+    exit_with_parent: bool = False   # stop when the process that started this one dies
     hello_timeout_s: float = 5.0
     max_frame_bytes: int = MAX_FRAME_BYTES
 
@@ -88,6 +90,8 @@ class NodeRuntime:
         self._waiting: dict[str, asyncio.Future] = {}
         self._client_seq = 0
         self._http_runner = None
+        self._parent = 0
+        self.on_orphaned = None      # called when exit_with_parent sees the parent gone
         self.errors = 0
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -96,7 +100,13 @@ class NodeRuntime:
         """Open the store, bind both ports, start the node, then accept connections."""
         opts = self.opts
         self.store = SqliteStore(opts.store_path)
-        address = await self.transport.listen(opts.host, opts.port)
+        try:
+            address = await self.transport.listen(opts.host, opts.port)
+        except OSError as exc:
+            if not (opts.port and opts.port_fallback):
+                raise
+            self.log.warning("port %d is taken (%s); taking one the OS picks", opts.port, exc)
+            address = await self.transport.listen(opts.host, 0)
         generation = int(self.store.get_meta("generation") or 0) + 1
         rng = random.Random(f"{opts.seed}/node/{opts.node_id}/{generation}")
         members: Any = {m: opts.peers.get(m, "") for m in opts.members}
@@ -109,7 +119,18 @@ class NodeRuntime:
         await self.transport.start_serving()
         if http:
             from .http_api import start_http
-            self._http_runner, self.http_address = await start_http(self, opts.host, opts.http_port)
+            try:
+                self._http_runner, self.http_address = await start_http(self, opts.host,
+                                                                        opts.http_port)
+            except OSError as exc:
+                if not (opts.http_port and opts.port_fallback):
+                    raise
+                self.log.warning("HTTP port %d is taken (%s); taking one the OS picks",
+                                 opts.http_port, exc)
+                self._http_runner, self.http_address = await start_http(self, opts.host, 0)
+        if opts.exit_with_parent:
+            self._parent = os.getppid()
+            self._watch_parent()
         self.log.info("node %s up: peers at %s, HTTP at %s, generation %d, store %s",
                       opts.node_id, address, self.http_address or "-", generation, opts.store_path)
 
@@ -129,35 +150,55 @@ class NodeRuntime:
             self.store = None
         self.node = None
 
+    def _watch_parent(self) -> None:
+        """A safety net for test clusters: if the parent dies without stopping this node
+        (killed itself), stop rather than run forever."""
+        if os.getppid() != self._parent:
+            self.log.warning("parent process %d is gone; stopping", self._parent)
+            if self.on_orphaned is not None:
+                self.on_orphaned()
+            return
+        box: list = []
+        handle = asyncio.get_running_loop().call_later(0.5, self._rewatch, box)
+        box.append(handle)
+        self._timers.add(handle)
+
+    def _rewatch(self, box: list) -> None:
+        self._timers.discard(box[0])
+        self._watch_parent()
+
     # -- driving the node -----------------------------------------------------------------
 
     def _address_of(self, node: str) -> str:
         return self.node.membership.address_of(node) if self.node is not None else ""
 
     def _deliver(self, src: str, msg: Any) -> None:
-        self._call(f"{type(msg).__name__} from {src}", self.node.on_message, src, msg)
+        if self.node is not None:
+            self._call(f"{type(msg).__name__} from {src}", self.node.on_message, src, msg)
 
     def _fire(self, handle_box: list, timer: Any) -> None:
+        # handle_box holds this timer's own handle, so it can forget it once fired.
         self._timers.discard(handle_box[0])
         if self.node is not None:
             self._call(f"timer {type(timer).__name__}", self.node.on_timer, timer)
 
-    def _call(self, what: str, fn, *args) -> list:
-        """Run one node step and carry out its effects; a failure is logged, never fatal."""
+    def _call(self, what: str, fn, *args) -> bool:
+        """Run one node step and carry out its effects. A failure is logged, never fatal;
+        returns False if the step failed."""
         if self.node is None:
-            return []
+            return False
         try:
             effects = fn(*args, time.time())
         except ProtocolError as exc:
             self.errors += 1
             self.log.warning("refused %s: %s", what, exc)
-            return []
+            return False
         except Exception:  # a bug in a node part: keep serving, say so loudly
             self.errors += 1
             self.log.exception("node %s failed handling %s", self.opts.node_id, what)
-            return []
+            return False
         self._apply(effects)
-        return effects
+        return True
 
     def _apply(self, effects: list) -> None:
         loop = asyncio.get_running_loop()
@@ -199,7 +240,11 @@ class NodeRuntime:
         fut = asyncio.get_running_loop().create_future()
         self._waiting[client] = fut
         try:
-            self._call(f"{kind} from {client}", self.node.on_message, client, msg)
+            if self.node is None or not self._call(f"{kind} from {client}",
+                                                   self.node.on_message, client, msg):
+                return ClientReply(req_id, kind, str(key), False, coordinator=self.opts.node_id,
+                                   error_kind="internal",
+                                   error="the node failed on this request; see its log")
             return await asyncio.wait_for(fut, self.client_timeout_s)
         except asyncio.TimeoutError:
             return ClientReply(req_id, kind, str(key), False, coordinator=self.opts.node_id,
@@ -236,6 +281,7 @@ async def serve(opts: NodeOptions) -> int:
     (``READY {json}``) and in ``opts.ready_file``. Returns the process exit code."""
     runtime = NodeRuntime(opts)
     stop = asyncio.Event()
+    runtime.on_orphaned = stop.set
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -244,7 +290,7 @@ async def serve(opts: NodeOptions) -> int:
             pass
     try:
         await runtime.start()
-    except OSError as exc:
+    except (OSError, DynamoError) as exc:   # a port taken, a store that is not ours...
         runtime.log.error("node %s cannot start: %s", opts.node_id, exc)
         await runtime.close()
         return 1

@@ -94,9 +94,11 @@ class FaultRules:
 class PeerLink:
     """The outbound connection to one peer, with its queue and its reconnect loop.
 
-    While the link is connecting for the first time, messages wait in the queue (bounded);
-    once a connection attempt has failed, messages are dropped until one succeeds again, so a
-    node that comes back is not flooded with stale traffic.
+    Messages wait in a bounded queue while a connection is being made. When an attempt fails,
+    what waited for it is dropped (the peer is unreachable: Dynamo's timeouts and retries take
+    over) and the link backs off exponentially. A new message, or the peer connecting to us,
+    cuts the backoff short (at most one attempt per ``backoff_min_s``), so a peer that comes
+    back is reached at once, and a peer that stays away costs one refused connect now and then.
     """
 
     QUEUE_LIMIT = 10_000
@@ -110,13 +112,21 @@ class PeerLink:
         self.failures = 0
         self.sent = 0
         self.dropped = 0
+        self._wake = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"link->{peer}")
 
+    def wake(self) -> None:
+        """Retry now rather than at the end of the backoff (something to send, or the peer
+        just connected to us); never sooner than ``backoff_min_s`` after the last attempt."""
+        if self.state == "down":
+            self._wake.set()
+
     def offer(self, frame: bytes) -> None:
-        if self.state == "down" or self.queue.full():
+        if self.queue.full():
             self.dropped += 1
             return
         self.queue.put_nowait(frame)
+        self.wake()
 
     async def _run(self) -> None:
         t, log = self.transport, self.transport.log
@@ -142,12 +152,20 @@ class PeerLink:
                 if self.state != "down":
                     log.info("cannot reach %s at %s: %s; retrying with backoff",
                              self.peer, address or "?", exc or type(exc).__name__)
+            except Exception:  # a bug: say so, and keep the link alive
+                self.failures += 1
+                log.exception("link to %s failed", self.peer)
             finally:
                 if writer is not None:
                     writer.close()
             self.state = "down"
             self._drain_queue()
-            await asyncio.sleep(delay * (0.5 + t.rng.random()))
+            self._wake.clear()
+            await asyncio.sleep(t.backoff_min_s)
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay * (0.5 + t.rng.random()))
+            except asyncio.TimeoutError:
+                pass
             delay = min(delay * 2, t.backoff_max_s)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -247,6 +265,9 @@ class Transport:
                 raise ProtocolError(f"peer claims to be this node ({src})")
             if address:
                 self.learned[src] = address
+            link = self.links.get(src)
+            if link is not None:
+                link.wake()
             who = f"{src} ({who})"
             while True:
                 payload = await read_frame(reader, self.max_frame_bytes)
@@ -259,6 +280,8 @@ class Transport:
             self._refuse(who, f"{exc}; closing the connection")
         except (ConnectionError, OSError) as exc:
             self.log.info("connection from %s lost: %s", who, exc)
+        except Exception:  # a bug: say so, drop this connection, keep serving the others
+            self.log.exception("connection from %s failed", who)
         finally:
             writer.close()
 

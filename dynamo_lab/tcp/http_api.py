@@ -1,0 +1,351 @@
+"""The HTTP API of one node (aiohttp): what clients, the CLI and ``TcpCluster`` talk to.
+
+Client endpoints (JSON in, JSON out)::
+
+    GET    /kv/{key}                              -> 200 {"values": [...], "context": "...",
+                                                          "coordinator": "A", "replies": [...]}
+    PUT    /kv/{key}   {"value": <json>, "context": "<str>" | null}   -> 200 {"context": ...}
+    DELETE /kv/{key}   {"context": "<str>" | null}  (or ?context=...)  -> 200 {"context": ...}
+    GET    /status                                -> ring, membership, suspects, hints, keys
+
+Status codes mean what they say: 404 the key has no value (the body still carries the context
+to write with), 400 bad input (the body's ``error`` says what is wrong; nothing was written),
+413 a body over the size limit, 503 the quorum was not reached (``may_have_applied`` says
+whether the write may still be on some replica). Every answer has the fields of the node's
+``ClientReply`` (``ok``, ``error``, ``needed``, ``got``...), so a client can rebuild it.
+
+Admin endpoints, for demos and tests; they answer only to loopback clients or to a request
+carrying the cluster's token in ``X-Dynamo-Token``::
+
+    POST /admin/partition  {"groups": [["A","B"], ["C","D","E"]], "one_way": false}
+                           or {"blocked": [["A","C"], ...]}     (directed links to cut)
+    POST /admin/drop       {"probability": 0.2, "peers": ["C"], "seed": 1}
+    POST /admin/heal       restore every link, stop dropping
+    GET  /admin/faults     the rules this node enforces
+    POST /admin/peers      {"B": "127.0.0.1:7002", ...}    add to the address book
+    POST /admin/leave      leave the ring for good (hand off data, then say "left")
+    GET  /admin/local/{key}  the versions this node holds for key (own data and hints)
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import math
+import socket
+from typing import Any, Optional
+
+from aiohttp import web
+
+from ..errors import ClientError
+from ..messages import ClientReply
+from .framing import split_address
+from .http_client import TOKEN_HEADER
+
+RUNTIME = web.AppKey("runtime", object)     # the NodeRuntime an application serves
+MAX_BODY = web.AppKey("max_body", int)
+_EXTRA_BODY_BYTES = 64 * 1024   # room around a maximal value for the JSON wrapper and context
+
+
+class BadRequest(ValueError):
+    """Input the API refuses with a 400 and this message."""
+
+
+# -- pure helpers (tested with Hypothesis) ----------------------------------------------------
+
+def _reject_constant(name: str) -> Any:
+    raise BadRequest(f"{name} is not JSON; use null or a finite number")
+
+
+def parse_json(raw: bytes, what: str = "body") -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, bounded nesting. Raises :class:`BadRequest`."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"{what} is not UTF-8 text") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except BadRequest:
+        raise
+    except RecursionError:
+        raise BadRequest(f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"{what} is not valid JSON ({exc}); send e.g. "
+                         f"{{\"value\": [\"book\"], \"context\": null}}") from None
+
+
+def _context_of(body: dict, what: str) -> Optional[str]:
+    ctx = body.get("context")
+    if ctx is not None and not isinstance(ctx, str):
+        raise BadRequest(f"context must be the string a GET returned, or null for a blind "
+                         f"{what}; got {type(ctx).__name__}")
+    return ctx
+
+
+def parse_put_body(raw: bytes) -> tuple[Any, Optional[str]]:
+    """``(value, context)`` from a PUT body ``{"value": <json>, "context": <str|null>}``."""
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise BadRequest(f"PUT body must be a JSON object {{\"value\": ..., \"context\": ...}}; "
+                         f"got {type(body).__name__}")
+    if "value" not in body:
+        raise BadRequest("PUT body needs a \"value\" (any JSON) and, to update, the "
+                         "\"context\" a GET returned")
+    extra = sorted(set(body) - {"value", "context"})
+    if extra:
+        raise BadRequest(f"PUT body has unknown fields {extra}; only \"value\" and \"context\"")
+    return body["value"], _context_of(body, "write")
+
+
+def parse_delete_body(raw: bytes, query_context: Optional[str]) -> Optional[str]:
+    """The context of a DELETE: from a body ``{"context": ...}`` or the ``context`` query."""
+    if not raw.strip():
+        return query_context
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise BadRequest(f"DELETE body must be a JSON object {{\"context\": ...}}; "
+                         f"got {type(body).__name__}")
+    extra = sorted(set(body) - {"context"})
+    if extra:
+        raise BadRequest(f"DELETE body has unknown fields {extra}; only \"context\"")
+    return _context_of(body, "delete")
+
+
+def reply_to_json(reply: ClientReply) -> dict:
+    """Every field of a ``ClientReply`` (tuples as lists)."""
+    return {"ok": reply.ok, "op": reply.op, "key": reply.key, "values": list(reply.values),
+            "context": reply.context, "coordinator": reply.coordinator,
+            "replies": list(reply.replies), "error_kind": reply.error_kind, "error": reply.error,
+            "may_have_applied": reply.may_have_applied, "needed": reply.needed, "got": reply.got}
+
+
+def reply_from_json(obj: Any, req_id: str = "") -> ClientReply:
+    """Rebuild a ``ClientReply`` from :func:`reply_to_json`; ``ValueError`` if malformed."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("ok"), bool):
+        raise ValueError(f"not a dynamo-lab reply: {str(obj)[:200]}")
+    return ClientReply(req_id, str(obj.get("op", "")), str(obj.get("key", "")), obj["ok"],
+                       tuple(obj.get("values") or ()), obj.get("context"),
+                       str(obj.get("coordinator") or ""), obj.get("error_kind"), obj.get("error"),
+                       bool(obj.get("may_have_applied")), int(obj.get("needed") or 0),
+                       int(obj.get("got") or 0), tuple(obj.get("replies") or ()))
+
+
+def status_for(reply: ClientReply) -> int:
+    """The HTTP status that says what happened."""
+    if reply.ok:
+        return 404 if reply.op == "get" and not reply.values else 200
+    return {"invalid": 400, "quorum": 503}.get(reply.error_kind or "", 500)
+
+
+def _error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"ok": False, "error": message, **extra}, status=status)
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+def make_app(runtime) -> web.Application:
+    """The aiohttp application serving ``runtime`` (a :class:`NodeRuntime`)."""
+    limit = runtime.opts.config.max_value_bytes + _EXTRA_BODY_BYTES
+    app = web.Application(client_max_size=limit, middlewares=[_errors_middleware(runtime)])
+    app[RUNTIME] = runtime
+    app[MAX_BODY] = limit
+    app.router.add_get("/kv/{key:.+}", _get)
+    app.router.add_put("/kv/{key:.+}", _put)
+    app.router.add_delete("/kv/{key:.+}", _delete)
+    app.router.add_get("/status", _status)
+    app.router.add_post("/admin/partition", _admin(_partition))
+    app.router.add_post("/admin/drop", _admin(_drop))
+    app.router.add_post("/admin/heal", _admin(_heal))
+    app.router.add_get("/admin/faults", _admin(_faults))
+    app.router.add_post("/admin/peers", _admin(_peers))
+    app.router.add_post("/admin/leave", _admin(_leave))
+    app.router.add_get("/admin/local/{key:.+}", _admin(_local))
+    return app
+
+
+def _errors_middleware(runtime):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            runtime.log.info("HTTP 400 for %s %s: %s", request.method, request.path, exc)
+            return _error(400, str(exc))
+        except web.HTTPRequestEntityTooLarge as exc:
+            return _error(413, f"body too large ({exc.text}); the limit is "
+                               f"{request.app[MAX_BODY]} bytes")
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                return _error(exc.status, exc.reason)
+            raise
+        except Exception:  # a bug: answer 500, log it, keep the node up
+            runtime.log.exception("HTTP handler failed for %s %s", request.method, request.path)
+            return _error(500, "internal error (see the node's log)")
+    return middleware
+
+
+async def _reply(request: web.Request, kind: str, value: Any = None,
+                 context: Optional[str] = None) -> web.Response:
+    runtime = request.app[RUNTIME]
+    reply = await runtime.request(kind, request.match_info["key"], value, context)
+    return web.json_response(reply_to_json(reply), status=status_for(reply))
+
+
+async def _get(request: web.Request) -> web.Response:
+    return await _reply(request, "get")
+
+
+async def _put(request: web.Request) -> web.Response:
+    value, context = parse_put_body(await request.read())
+    return await _reply(request, "put", value, context)
+
+
+async def _delete(request: web.Request) -> web.Response:
+    context = parse_delete_body(await request.read(), request.query.get("context"))
+    return await _reply(request, "delete", None, context)
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[RUNTIME].status())
+
+
+# -- admin ------------------------------------------------------------------------------------
+
+def is_trusted(remote: Optional[str], header: Optional[str], token: str) -> bool:
+    """Admin access: a loopback client, or the cluster's (non-empty) token."""
+    if token and header and hmac.compare_digest(header.encode(), token.encode()):
+        return True
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def _admin(handler):
+    async def guarded(request: web.Request) -> web.Response:
+        runtime = request.app[RUNTIME]
+        if not is_trusted(request.remote, request.headers.get(TOKEN_HEADER), runtime.opts.token):
+            runtime.log.warning("refused admin request %s from %s: not loopback, no valid token",
+                                request.path, request.remote)
+            return _error(403, f"admin endpoints answer only on loopback or with the cluster's "
+                               f"token in {TOKEN_HEADER}")
+        return await handler(request)
+    return guarded
+
+
+async def _json_object(request: web.Request) -> dict:
+    raw = await request.read()
+    body = parse_json(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise BadRequest(f"body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _names(obj: Any, what: str) -> list[str]:
+    if not isinstance(obj, list) or not all(isinstance(x, str) and x for x in obj):
+        raise BadRequest(f"{what} must be a list of node names, e.g. [\"A\", \"B\"]")
+    return obj
+
+
+async def _partition(request: web.Request) -> web.Response:
+    rules = request.app[RUNTIME].rules
+    body = await _json_object(request)
+    one_way = body.get("one_way", False)
+    if not isinstance(one_way, bool):
+        raise BadRequest("one_way must be true or false")
+    if "blocked" in body:
+        links = body["blocked"]
+        if not isinstance(links, list) or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                for p in links):
+            raise BadRequest("blocked must be a list of [src, dst] pairs of node names")
+        rules.blocked.update((a, b) for a, b in links)
+    else:
+        groups = body.get("groups")
+        if not isinstance(groups, list) or len(groups) < 2:
+            raise BadRequest("partition needs {\"groups\": [[\"A\",\"B\"], [\"C\",\"D\",\"E\"]]} "
+                             "(at least two groups) or {\"blocked\": [[src, dst], ...]}")
+        groups = [sorted(set(_names(g, "each group"))) for g in groups]
+        rules.set_partition(groups, one_way)
+    request.app[RUNTIME].log.info("partition: blocked links now %s", sorted(rules.blocked))
+    return web.json_response(rules.to_json())
+
+
+async def _drop(request: web.Request) -> web.Response:
+    rules = request.app[RUNTIME].rules
+    body = await _json_object(request)
+    p = body.get("probability")
+    if type(p) not in (int, float) or not (0.0 <= p <= 1.0) or not math.isfinite(p):
+        raise BadRequest("drop needs {\"probability\": p} with 0 <= p <= 1")
+    seed = body.get("seed")
+    if seed is not None and type(seed) is not int:
+        raise BadRequest("seed must be an integer")
+    rules.set_drop(float(p), _names(body.get("peers", []), "peers"), seed)
+    return web.json_response(rules.to_json())
+
+
+async def _heal(request: web.Request) -> web.Response:
+    rules = request.app[RUNTIME].rules
+    rules.heal()
+    request.app[RUNTIME].log.info("healed: every link restored")
+    return web.json_response(rules.to_json())
+
+
+async def _faults(request: web.Request) -> web.Response:
+    return web.json_response(request.app[RUNTIME].rules.to_json())
+
+
+async def _peers(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    body = await _json_object(request)
+    for node, address in body.items():
+        if not isinstance(address, str):
+            raise BadRequest(f"address of {node} must be a string HOST:PORT")
+        try:
+            split_address(address)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+    book = runtime.transport.address_book
+    book.update({k: v for k, v in body.items() if k != runtime.opts.node_id})
+    return web.json_response(dict(sorted(book.items())))
+
+
+async def _leave(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    runtime.leave()
+    return web.json_response({"node": runtime.opts.node_id, "status": "leaving"})
+
+
+async def _local(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    key = request.match_info["key"]
+    store = runtime.store
+    try:
+        versions = store.get(key)
+        hints = {n: store.get_hint(n, key) for n in store.hinted_nodes()}
+    except ClientError as exc:
+        raise BadRequest(str(exc)) from None
+    return web.json_response({"node": runtime.opts.node_id, "key": key,
+                              "versions": [v.to_json() for v in versions],
+                              "hints": {n: [v.to_json() for v in vs]
+                                        for n, vs in hints.items() if vs}})
+
+
+async def start_http(runtime, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve the API on ``host:port`` (0: the OS picks); returns the runner and ``HOST:PORT``."""
+    # shutdown_timeout: on SIGTERM, in-flight requests get this long to finish.
+    runner = web.AppRunner(make_app(runtime), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        await runner.cleanup()
+        raise
+    site = web.SockSite(runner, sock)
+    await site.start()
+    bound = sock.getsockname()
+    return runner, f"{bound[0]}:{bound[1]}"

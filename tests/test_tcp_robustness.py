@@ -1,0 +1,355 @@
+"""What a node does with hostile or broken input: frames, peers and HTTP requests.
+
+Everything here runs one node in this process (a ``NodeRuntime`` on a private event loop,
+bound to 127.0.0.1 port 0), so Hypothesis can throw hundreds of inputs at it quickly. After
+every input the node must still be up and serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from contextlib import contextmanager
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import make_mocked_request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dynamo_lab.errors import ProtocolError
+from dynamo_lab.messages import Gossip, GossipTick, MemberState, dumps
+from dynamo_lab.node import NodeConfig
+from dynamo_lab.tcp.framing import (MAX_FRAME_BYTES, FrameDecoder, FrameError, encode_frame,
+                                    hello_payload, parse_hello, read_frame)
+from dynamo_lab.tcp.http_api import (BadRequest, is_trusted, make_app, parse_delete_body,
+                                     parse_put_body, status_for)
+from dynamo_lab.tcp.process import NodeOptions, NodeRuntime
+
+SETTINGS = settings(derandomize=True, deadline=None, max_examples=60,
+                    suppress_health_check=[HealthCheck.too_slow])
+CLUSTER = "test-cluster"
+
+
+# -- the frame decoder, on its own --------------------------------------------------------------
+
+@SETTINGS
+@given(st.lists(st.binary(max_size=300), max_size=8), st.data())
+def test_frames_split_anywhere_decode_to_the_same_payloads(payloads, data):
+    stream = b"".join(encode_frame(p) for p in payloads)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    dec, out, last = FrameDecoder(), [], 0
+    for cut in cuts + [len(stream)]:
+        out += dec.feed(stream[last:cut])
+        last = cut
+    assert out == payloads
+    assert dec.pending == 0
+
+
+@SETTINGS
+@given(st.binary(max_size=200), st.integers(1, 64))
+def test_any_bytes_decode_to_frames_or_a_frame_error(garbage, limit):
+    dec = FrameDecoder(max_bytes=limit)
+    try:
+        frames = dec.feed(garbage)
+    except FrameError as exc:
+        assert "exceeds" in str(exc)
+    else:
+        assert all(len(f) <= limit for f in frames)
+        assert sum(4 + len(f) for f in frames) + dec.pending == len(garbage)
+
+
+def test_an_oversize_length_is_refused_before_its_body_arrives():
+    dec = FrameDecoder(max_bytes=1000)
+    with pytest.raises(FrameError, match="1001 bytes exceeds the 1000-byte limit"):
+        dec.feed(struct.pack(">I", 1001))
+    with pytest.raises(FrameError):
+        encode_frame(b"x" * 11, max_bytes=10)
+    assert MAX_FRAME_BYTES == 16 * 1024 * 1024
+
+
+def test_read_frame_tells_a_clean_end_from_a_cut_frame():
+    async def feed(data: bytes):
+        reader = asyncio.StreamReader()
+        reader.feed_data(data)
+        reader.feed_eof()
+        return await read_frame(reader)
+
+    assert asyncio.run(feed(b"")) is None
+    assert asyncio.run(feed(encode_frame(b"hi"))) == b"hi"
+    with pytest.raises(FrameError, match="inside a frame header"):
+        asyncio.run(feed(b"\x00\x00"))
+    with pytest.raises(FrameError, match="2 of 5 bytes"):
+        asyncio.run(feed(struct.pack(">I", 5) + b"ab"))
+
+
+@pytest.mark.parametrize("payload,match", [
+    (b"not json", "not valid JSON"),
+    (b"[1,2]", "first frame must be a hello"),
+    (json.dumps({"hello": {"node": "", "protocol": 1, "cluster": CLUSTER}}).encode(), "no valid node"),
+    (json.dumps({"hello": {"node": "B", "protocol": 99, "cluster": CLUSTER}}).encode(), "protocol"),
+    (hello_payload("B", "127.0.0.1:1", "other"), "belongs to cluster 'other'"),
+])
+def test_a_bad_hello_says_what_is_wrong(payload, match):
+    with pytest.raises(ProtocolError, match=match):
+        parse_hello(payload, CLUSTER)
+    assert parse_hello(hello_payload("B", "127.0.0.1:1", CLUSTER), CLUSTER) == ("B", "127.0.0.1:1")
+
+
+# -- one live node in this process --------------------------------------------------------------
+
+@contextmanager
+def live_node(tmp_path, **config):
+    """A one-node cluster (N=R=W=1) with its transport and HTTP API on 127.0.0.1."""
+    loop = asyncio.new_event_loop()
+    cfg = NodeConfig(n=1, r=1, w=1, gossip_interval_s=0.2, **config)
+    opts = NodeOptions("A", str(tmp_path), members=["A"], config=cfg, cluster=CLUSTER,
+                       hello_timeout_s=0.3, max_frame_bytes=4096)
+    runtime = NodeRuntime(opts)
+    loop.run_until_complete(runtime.start())
+    try:
+        yield loop, runtime
+    finally:
+        loop.run_until_complete(runtime.close())
+        loop.close()
+
+
+def still_serving(loop, runtime) -> None:
+    """The node answers a client put and get after whatever it was just sent."""
+    reply = loop.run_until_complete(runtime.request("put", "alive", ["yes"]))
+    assert reply.ok, reply
+    reply = loop.run_until_complete(runtime.request("get", "alive"))
+    assert reply.ok and reply.values == (["yes"],)
+    assert runtime.transport.server.is_serving()
+
+
+async def _talk(runtime, chunks: list[bytes], wait_close: bool = True) -> bytes:
+    host, port = runtime.transport.address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    for c in chunks:
+        writer.write(c)
+    await writer.drain()
+    if wait_close:
+        # The node closes a connection it refuses: reading then ends (b"").
+        data = await asyncio.wait_for(reader.read(), 5)
+    else:
+        data = b""
+        writer.close()
+    writer.close()
+    return data
+
+
+def hello(node: str = "B") -> bytes:
+    return encode_frame(hello_payload(node, "127.0.0.1:9", CLUSTER))
+
+
+@pytest.mark.parametrize("chunks,log", [
+    ([], "no hello within 0.3 s"),
+    ([struct.pack(">I", 10**9)], "exceeds the 4096-byte limit"),
+    ([encode_frame(b"[]")], "first frame must be a hello"),
+    ([hello("A")], "claims to be this node"),
+    ([hello(), struct.pack(">I", 10**6)], "exceeds the 4096-byte limit"),
+])
+def test_a_peer_that_breaks_the_protocol_is_disconnected_with_a_log_line(tmp_path, caplog,
+                                                                        chunks, log):
+    with live_node(tmp_path) as (loop, runtime):
+        with caplog.at_level(logging.INFO):
+            assert loop.run_until_complete(_talk(runtime, chunks)) == b""
+        assert log in caplog.text
+        assert "refused input from" in caplog.text
+        still_serving(loop, runtime)
+
+
+def test_a_peer_that_vanishes_mid_frame_is_logged_and_forgotten(tmp_path, caplog):
+    with live_node(tmp_path) as (loop, runtime):
+        with caplog.at_level(logging.INFO):
+            loop.run_until_complete(_talk(runtime, [hello(), struct.pack(">I", 100) + b"{\"ty"],
+                                          wait_close=False))
+            loop.run_until_complete(asyncio.sleep(0))   # let the server notice the EOF
+            deadline = loop.time() + 5
+            while "inside a frame" not in caplog.text and loop.time() < deadline:
+                loop.run_until_complete(asyncio.sleep(0.01))
+        assert "connection closed inside a frame (4 of 100 bytes received)" in caplog.text
+        still_serving(loop, runtime)
+
+
+def test_unknown_or_forbidden_messages_are_refused_and_the_connection_stays_open(tmp_path, caplog):
+    with live_node(tmp_path) as (loop, runtime):
+        good = Gossip((MemberState("B", 1, 1, "up", ("12345",), "127.0.0.1:9"),), reply=False)
+        frames = [hello(),
+                  encode_frame(b"{\"type\": \"Launch\"}"),             # unknown type
+                  encode_frame(b"\xff\xfe"),                            # not UTF-8 JSON
+                  encode_frame(dumps(GossipTick())),                    # a timer from the wire
+                  encode_frame(b"{\"type\": \"AdminLeave\"}"),          # admin only
+                  encode_frame(b"{\"type\": \"ReplicaGet\", \"req_id\": 5, \"key\": \"k\"}"),
+                  encode_frame(dumps(good))]                            # and then a good one
+        with caplog.at_level(logging.INFO):
+            loop.run_until_complete(_talk(runtime, frames, wait_close=False))
+            deadline = loop.time() + 5
+            while "B" not in runtime.node.membership.view and loop.time() < deadline:
+                loop.run_until_complete(asyncio.sleep(0.01))
+        assert "unknown message type 'Launch'" in caplog.text
+        assert "not valid JSON" in caplog.text
+        assert "GossipTick may not be sent over the network" in caplog.text
+        assert "AdminLeave may not be sent over the network" in caplog.text
+        assert "ReplicaGet.req_id: expected str, got int" in caplog.text
+        assert runtime.transport.refused == 5
+        assert "B" in runtime.node.membership.view, "the good frame after them was delivered"
+        assert not runtime.node.left
+        still_serving(loop, runtime)
+
+
+def test_arbitrary_frames_from_a_peer_never_take_the_node_down(tmp_path):
+    with live_node(tmp_path) as (loop, runtime):
+        @SETTINGS
+        @given(st.lists(st.one_of(
+            st.binary(max_size=64),
+            st.dictionaries(st.sampled_from(["type", "key", "req_id", "view", "versions"]),
+                            st.one_of(st.sampled_from(["Gossip", "ReplicaPut", "ClientGet",
+                                                       "Reap", "Transfer"]),
+                                      st.integers(), st.none(), st.lists(st.integers())),
+                            max_size=4).map(lambda d: json.dumps(d).encode())),
+            max_size=5))
+        def check(payloads):
+            frames = [hello()] + [encode_frame(p) for p in payloads]
+            loop.run_until_complete(_talk(runtime, frames, wait_close=False))
+            assert runtime.node is not None and not runtime.node.left
+
+        check()
+        still_serving(loop, runtime)
+
+
+# -- the HTTP handlers ----------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10)
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=40), json_values.map(lambda v: json.dumps(v).encode()),
+                 st.dictionaries(st.sampled_from(["value", "context", "other"]), json_values,
+                                 max_size=3).map(lambda d: json.dumps(d).encode())))
+def test_body_parsers_accept_or_refuse_with_a_message(raw):
+    for parse in (parse_put_body, lambda b: parse_delete_body(b, None)):
+        try:
+            parse(raw)
+        except BadRequest as exc:
+            assert str(exc)
+
+
+async def _http(runtime, method: str, path: str, data=None, headers=None):
+    async with ClientSession() as session:
+        async with session.request(method, f"http://{runtime.http_address}{path}", data=data,
+                                   headers=headers) as resp:
+            return resp.status, await resp.json()
+
+
+def test_http_put_get_delete_with_their_status_codes(tmp_path):
+    with live_node(tmp_path) as (loop, runtime):
+        run = loop.run_until_complete
+        code, body = run(_http(runtime, "GET", "/kv/cart"))
+        assert code == 404 and body["values"] == [] and body["context"] is None  # never written
+        code, body = run(_http(runtime, "PUT", "/kv/cart", json.dumps(
+            {"value": ["book"], "context": None})))
+        assert code == 200 and body["ok"] and body["coordinator"] == "A"
+        code, got = run(_http(runtime, "GET", "/kv/cart"))
+        assert code == 200 and got["values"] == [["book"]] and got["replies"] == ["A"]
+        code, body = run(_http(runtime, "DELETE", "/kv/cart", json.dumps({"context": got["context"]})))
+        assert code == 200
+        code, body = run(_http(runtime, "GET", "/kv/cart"))
+        assert code == 404 and body["values"] == [] and body["context"]  # the tombstone's
+        code, body = run(_http(runtime, "GET", "/kv/a%2Fb%20c%2E%2E"))   # "a/b c.."
+        assert code == 404 and body["key"] == "a/b c.."
+
+
+@pytest.mark.parametrize("body,status,message", [
+    (b"{", 400, "not valid JSON"),
+    (b"[1]", 400, "must be a JSON object"),
+    (b"{\"context\": null}", 400, "needs a \"value\""),
+    (b"{\"value\": 1, \"context\": 5}", 400, "context must be the string a GET returned"),
+    (b"{\"value\": 1, \"ctx\": null}", 400, "unknown fields ['ctx']"),
+    (b"{\"value\": NaN}", 400, "NaN is not JSON"),
+    (b"{\"value\": 1, \"context\": \"forged\"}", 400, "context"),
+    (b"\xff", 400, "not UTF-8"),
+    (b"[" * 20_000, 400, "nested too deeply"),
+    (json.dumps({"value": "x" * 3000}).encode(), 400, "the limit is 2000"),
+    (json.dumps({"value": "x" * 80_000}).encode(), 413, "body too large"),
+])
+def test_http_bad_input_is_a_400_with_a_message_and_writes_nothing(tmp_path, body, status, message):
+    with live_node(tmp_path, max_value_bytes=2000) as (loop, runtime):
+        code, answer = loop.run_until_complete(_http(runtime, "PUT", "/kv/cart", body))
+        assert code == status and message in answer["error"], answer
+        assert len(runtime.store) == 0
+        still_serving(loop, runtime)
+
+
+def test_arbitrary_http_bodies_get_a_meaningful_status_and_the_node_stays_up(tmp_path):
+    with live_node(tmp_path) as (loop, runtime):
+        @SETTINGS
+        @given(st.sampled_from(["PUT", "DELETE"]),
+               st.one_of(st.binary(max_size=60),
+                         st.dictionaries(st.sampled_from(["value", "context", "x"]), json_values,
+                                         max_size=3).map(lambda d: json.dumps(d).encode())))
+        def check(method, raw):
+            code, answer = loop.run_until_complete(_http(runtime, method, "/kv/k", raw))
+            assert code in (200, 400), answer
+            assert (code == 200) == answer["ok"]
+            if code == 400:
+                assert answer["error"]
+
+        check()
+        still_serving(loop, runtime)
+
+
+def test_admin_endpoints_answer_loopback_or_the_token_only(tmp_path):
+    assert is_trusted("127.0.0.1", None, "")
+    assert is_trusted("::1", None, "tok")
+    assert not is_trusted("10.1.2.3", None, "tok")
+    assert not is_trusted("10.1.2.3", "nope", "tok")
+    assert not is_trusted("10.1.2.3", "", "")
+    assert is_trusted("10.1.2.3", "tok", "tok")
+    assert not is_trusted(None, None, "tok")
+
+    with live_node(tmp_path) as (loop, runtime):
+        runtime.opts.token = "tok"
+        app = make_app(runtime)
+
+        class FarAway:
+            def get_extra_info(self, name, default=None):
+                return ("10.1.2.3", 5555) if name == "peername" else default
+
+            def is_closing(self):
+                return False
+
+        async def heal(headers):
+            req = make_mocked_request("POST", "/admin/heal", headers=headers, app=app,
+                                      transport=FarAway())
+            handler = next(r.handler for r in app.router.routes()
+                           if r.resource.canonical == "/admin/heal")
+            return await handler(req)
+
+        assert loop.run_until_complete(heal({})).status == 403
+        assert loop.run_until_complete(heal({"X-Dynamo-Token": "tok"})).status == 200
+        code, body = loop.run_until_complete(_http(runtime, "POST", "/admin/partition",
+                                                   json.dumps({"groups": [["A"], ["B"]]})))
+        assert code == 200 and body["blocked"] == [["A", "B"], ["B", "A"]]
+        code, body = loop.run_until_complete(_http(runtime, "POST", "/admin/partition",
+                                                   json.dumps({"groups": [["A"]]})))
+        assert code == 400 and "at least two groups" in body["error"]
+        code, body = loop.run_until_complete(_http(runtime, "POST", "/admin/drop",
+                                                   json.dumps({"probability": 2})))
+        assert code == 400 and "0 <= p <= 1" in body["error"]
+
+
+def test_status_codes_follow_the_reply():
+    from dynamo_lab.messages import ClientReply
+    assert status_for(ClientReply("r", "get", "k", True, values=())) == 404
+    assert status_for(ClientReply("r", "get", "k", True, values=(1,))) == 200
+    assert status_for(ClientReply("r", "put", "k", True)) == 200
+    assert status_for(ClientReply("r", "put", "k", False, error_kind="invalid")) == 400
+    assert status_for(ClientReply("r", "put", "k", False, error_kind="quorum")) == 503
