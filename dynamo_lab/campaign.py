@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from .checker import Violation, check_history
+from .checker import Violation
 from .cluster import SimCluster
 from .sim.simulator import FaultConfig
 

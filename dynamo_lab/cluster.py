@@ -36,12 +36,55 @@ def node_names(count: int) -> list[str]:
 
 
 class Cluster:
-    """What every cluster offers. See the module docstring."""
+    """What every cluster offers. See the module docstring. Subclasses provide ``nodes``,
+    ``now``, ``history``, ``config``, ``replicas`` and ``_require(name)``."""
 
     config: NodeConfig
+    parts: Optional[Parts] = None
 
     def client(self, name: str = "client") -> Client:
         return Client(self, name)
+
+    def ring(self):
+        """The ring all current members form (what every node's view converges to), built by
+        the same ring factory the nodes use (a student's, when one is plugged in)."""
+        members = {n: default_tokens(n, self.config.vnodes) for n in self.nodes}
+        if self.parts is not None:
+            return self.parts.ring_factory(members)
+        return Ring.from_tokens(members)
+
+    def preference_list(self, key: str) -> list[str]:
+        return self.ring().preference_list(key, min(self.config.n, len(self.nodes)))
+
+    def _partition_groups(self, groups) -> list[list[str]]:
+        """Check the groups of a partition: at least two, known nodes, each in one group."""
+        if len(groups) < 2:
+            raise ConfigError("partition needs at least two groups, e.g. "
+                              "partition({'A','B'}, {'C','D','E'})")
+        seen: set[str] = set()
+        out = []
+        for g in groups:
+            g = sorted(set(g))
+            for x in g:
+                self._require(x)
+                if x in seen:
+                    raise ConfigError(f"node {x} is in two groups")
+                seen.add(x)
+            out.append(g)
+        return out
+
+    def _complete(self, op: Operation, reply: Optional[ClientReply], error) -> None:
+        """An operation ended: its result (or error), the history, the callbacks."""
+        if error is None:
+            try:
+                op.reply = result_from_reply(op, reply)
+            except Exception as exc:  # QuorumError or ClientError: it belongs to the caller
+                error = exc
+        op.error = error
+        op.finished = self.now
+        self.history.end(op.record, op.finished, reply, error)
+        for cb in op.callbacks:
+            cb(op)
 
     def _validate(self, kind, key, value, context) -> None:
         validate_request(kind, key, value, context, self.config.cluster_key,
@@ -148,32 +191,32 @@ class SimCluster(Cluster):
 
     def node(self, name: str) -> Node:
         """The live node object (to inspect its state); ``ValueError`` if it is down."""
-        host = self._host(name)
+        host = self._require(name)
         if host.node is None:
             raise ConfigError(f"node {name} is down; restart it first (cluster.restart({name!r}))")
         return host.node
 
-    def _host(self, name: str) -> NodeHost:
+    def _require(self, name: str) -> NodeHost:
         if name not in self.hosts or name in self.removed:
             raise ConfigError(f"no node {name!r} in this cluster; nodes are {self.nodes}")
         return self.hosts[name]
 
     def crash(self, name: str) -> None:
         """Kill a node: its volatile state is lost, its store (the disk) is kept."""
-        host = self._host(name)
+        host = self._require(name)
         if host.alive:
             host.crash()
 
     def restart(self, name: str) -> None:
         """Bring a crashed node back from its store."""
-        host = self._host(name)
+        host = self._require(name)
         if not host.alive:
             host.boot()
             self.sim.trace.add(self.sim.now, "restart", name, detail=f"incarnation {host.incarnation}")
 
     def wipe(self, name: str) -> None:
         """Lose a node's disk (its store and hints) while it is down, as if replaced."""
-        host = self._host(name)
+        host = self._require(name)
         if host.alive:
             raise ConfigError(f"crash {name} before wiping its store")
         self.stores[name].wipe()
@@ -182,16 +225,7 @@ class SimCluster(Cluster):
     def partition(self, *groups: Iterable[str], one_way: bool = False) -> None:
         """Split the network: nodes in different groups cannot reach each other. With
         ``one_way=True`` only messages from the first group to the others are lost."""
-        if len(groups) < 2:
-            raise ConfigError("partition needs at least two groups, e.g. partition({'A','B'}, {'C','D','E'})")
-        seen: set[str] = set()
-        for g in groups:
-            for x in g:
-                self._host(x)
-                if x in seen:
-                    raise ConfigError(f"node {x} is in two groups")
-                seen.add(x)
-        self.sim.partition(groups, one_way=one_way)
+        self.sim.partition(self._partition_groups(groups), one_way=one_way)
 
     def heal(self) -> None:
         """Restore every link."""
@@ -211,7 +245,7 @@ class SimCluster(Cluster):
         """Make a node leave for good: it hands its keys and hints to their new owners, says
         "left", and is then stopped. Runs the simulation until that is done."""
         from .messages import AdminLeave
-        host = self._host(name)
+        host = self._require(name)
         if not host.alive:
             raise ConfigError(f"{name} is down: restart it so it can hand off its data first")
         self.sim.trace.add(self.sim.now, "leave", name)
@@ -249,7 +283,7 @@ class SimCluster(Cluster):
     def _start(self, client: Client, op: Operation) -> None:
         ep = self._endpoint(client.name)
         if op.via:
-            self._host(op.via)
+            self._require(op.via)
         else:
             up = self.up()
             if not up:
@@ -277,19 +311,11 @@ class SimCluster(Cluster):
         self._finish(op, None, err)
 
     def _finish(self, op: Operation, reply: Optional[ClientReply], error) -> None:
-        if error is None:
-            try:
-                op.reply = result_from_reply(op, reply)
-            except Exception as exc:  # QuorumError or ClientError: it belongs to the caller
-                error = exc
-        op.error = error
-        op.finished = self.sim.now
-        self.history.end(op.record, self.sim.now, reply, error)
         self.sim.trace.add(self.sim.now, "client_end", f"client:{op.client}",
-                           detail=f"{op.kind} {op.key!r} -> "
-                                  + ("ok" if error is None else type(error).__name__))
-        for cb in op.callbacks:
-            cb(op)
+                           detail=f"{op.kind} {op.key!r} -> " + (
+                               "ok" if error is None and reply.ok else
+                               type(error).__name__ if error else reply.error_kind))
+        self._complete(op, reply, error)
 
     def wait(self, *ops: Operation, timeout_s: float = 600.0) -> list[Operation]:
         """Run the simulation until every operation has finished (they run concurrently)."""
@@ -313,17 +339,6 @@ class SimCluster(Cluster):
     def hints(self) -> dict[str, int]:
         """How many hinted replicas each node keeps for others."""
         return {n: self.stores[n].hint_count() for n in self.nodes}
-
-    def ring(self):
-        """The ring all current members form (what every node's view converges to), built by
-        the same ring factory the nodes use (a student's, when one is plugged in)."""
-        members = {n: default_tokens(n, self.config.vnodes) for n in self.nodes}
-        if self.parts is not None:
-            return self.parts.ring_factory(members)
-        return Ring.from_tokens(members)
-
-    def preference_list(self, key: str) -> list[str]:
-        return self.ring().preference_list(key, min(self.config.n, len(self.nodes)))
 
     def trace_lines(self, last: Optional[int] = None) -> list[str]:
         lines = self.sim.trace.lines()

@@ -306,3 +306,14 @@ def test_a_student_versioning_part_is_used_by_every_node():
     cluster = dl.SimCluster(nodes=3, seed=16, parts=Parts(versioning=Spy()))
     cluster.client("a").put("k", 1)
     assert calls
+
+
+def test_a_forwarded_request_whose_target_died_is_tried_again():
+    cluster = dl.SimCluster(nodes=5, seed=17)
+    client = cluster.client("alice")
+    pref = cluster.preference_list("cart")
+    outsider = next(n for n in cluster.nodes if n not in pref)
+    cluster.crash(pref[0])                 # not yet suspected: the outsider forwards to it
+    res = client.put("cart", ["book"], via=outsider)
+    assert res.coordinator in pref[1:]
+    assert any("trying again" in line for line in cluster.trace_lines())

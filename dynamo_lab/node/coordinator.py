@@ -62,7 +62,8 @@ class Coordinator:
     def __init__(self, node):
         self.node = node
         self.pending: dict[str, Operation] = {}
-        self.forwards: dict[str, tuple[str, str, str, str, str]] = {}
+        # forwarded request id -> (client, original request, target, already retried)
+        self.forwards: dict[str, tuple[str, object, str, bool]] = {}
         self._seq = 0
 
     def _new_id(self) -> str:
@@ -83,7 +84,7 @@ class Coordinator:
     def handle_Forward(self, src, msg: Forward) -> None:
         self.accept(src, dataclasses.replace(msg.request, req_id=msg.fwd_id), forwarded=True)
 
-    def accept(self, client: str, msg, forwarded: bool = False) -> None:
+    def accept(self, client: str, msg, forwarded: bool = False, retried: bool = False) -> None:
         node = self.node
         kind = {"ClientGet": "get", "ClientPut": "put", "ClientDelete": "delete"}[type(msg).__name__]
         try:
@@ -106,7 +107,7 @@ class Coordinator:
             target = next((p for p in pref if not node.suspected(p)), None)
             if target is not None:
                 fwd = self._new_id()
-                self.forwards[fwd] = (client, msg.req_id, kind, key, target)
+                self.forwards[fwd] = (client, msg, target, retried)
                 node.send(target, Forward(fwd, dataclasses.replace(msg, req_id=fwd)))
                 node.set_timer(3 * node.config.request_timeout_s, RequestTimeout(fwd))
                 node.note(f"{kind} {key!r}: not in its top {len(pref)} {pref}; forwarded to {target}")
@@ -123,8 +124,8 @@ class Coordinator:
         if fwd is None:
             self.node.note(f"late reply {msg.req_id} from {src} ignored (already answered)")
             return
-        client, client_req = fwd[0], fwd[1]
-        self.node.send(client, dataclasses.replace(msg, req_id=client_req))
+        client, request = fwd[0], fwd[1]
+        self.node.send(client, dataclasses.replace(msg, req_id=request.req_id))
 
     # -- choosing replicas ----------------------------------------------------------------
 
@@ -237,9 +238,15 @@ class Coordinator:
         node = self.node
         fwd = self.forwards.pop(timer.req_id, None)
         if fwd is not None:
-            client, client_req, kind, key, target = fwd
+            client, request, target, retried = fwd
             node.membership.timed_out(target, node.now)
-            self._fail(client, client_req, kind, key, 1, 0, kind != "get",
+            if not retried:
+                # The target is now suspected: try once more (the next top-N node, or here).
+                node.note(f"{target} did not answer a forwarded request; trying again")
+                self.accept(client, request, retried=True)
+                return
+            kind = {"ClientGet": "get", "ClientPut": "put"}.get(type(request).__name__, "delete")
+            self._fail(client, request.req_id, kind, request.key, 1, 0, kind != "get",
                        f"forwarded to {target}, which did not answer")
             return
         op = self.pending.get(timer.req_id)

@@ -41,13 +41,11 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from ..checker import History
-from ..client import Client, Operation, result_from_reply
+from ..client import Client, Operation
 from ..cluster import Cluster, node_names
 from ..errors import ClientError, ConfigError, DynamoError, QuorumError
 from ..messages import ClientReply
 from ..node import NodeConfig
-from ..node.core import default_tokens
-from ..ring import Ring
 from ..storage import SqliteStore
 from ..versions import Versioned
 from .http_client import http_json, kv_path
@@ -391,6 +389,9 @@ class TcpCluster(Cluster):
             raise ConfigError(f"no node {name!r} in this cluster; nodes are {self.nodes}")
         return self._procs[name]
 
+
+    _require = _proc
+
     def crash(self, name: str) -> None:
         """SIGKILL node ``name``'s process (its volatile state is lost, its store is kept)."""
         p = self._proc(name)
@@ -436,19 +437,7 @@ class TcpCluster(Cluster):
         """Split the network: nodes in different groups cannot reach each other (enforced in
         every node's transport). With ``one_way=True`` only the first group's messages to the
         others are lost."""
-        if len(groups) < 2:
-            raise ConfigError("partition needs at least two groups, e.g. "
-                              "partition({'A','B'}, {'C','D','E'})")
-        seen: set[str] = set()
-        norm = []
-        for g in groups:
-            g = sorted(set(g))
-            for x in g:
-                self._proc(x)
-                if x in seen:
-                    raise ConfigError(f"node {x} is in two groups")
-                seen.add(x)
-            norm.append(g)
+        norm = self._partition_groups(groups)
         for i, a in enumerate(norm):
             for j, b in enumerate(norm):
                 if i != j and not (one_way and i != 0):
@@ -606,17 +595,6 @@ class TcpCluster(Cluster):
                                     op.key, body, timeout)
         self._inflight[id(op)] = (op, fut)
 
-    def _finish(self, op: Operation, reply: Optional[ClientReply], error) -> None:
-        if error is None:
-            try:
-                op.reply = result_from_reply(op, reply)
-            except Exception as exc:  # QuorumError or ClientError: it belongs to the caller
-                error = exc
-        op.error = error
-        op.finished = self.now
-        self.history.end(op.record, op.finished, reply, error)
-        for cb in op.callbacks:
-            cb(op)
 
     def _collect(self, block: bool, ops: Iterable[Operation] = (), timeout_s: float = 0.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -631,7 +609,7 @@ class TcpCluster(Cluster):
                 raise RuntimeError(f"operation {op.kind} {op.key!r} still unfinished after "
                                    f"{timeout_s} s") from None
             del self._inflight[key]
-            self._finish(op, reply, error)
+            self._complete(op, reply, error)
 
     def wait(self, *ops: Operation, timeout_s: float = 600.0) -> list[Operation]:
         """Block until every operation has finished (they run concurrently)."""
@@ -688,13 +666,6 @@ class TcpCluster(Cluster):
                 with SqliteStore(path) as store:
                     out[n] = store.hint_count()
         return out
-
-    def ring(self) -> Ring:
-        """The ring all current members form (what every node's view converges to)."""
-        return Ring.from_tokens({n: default_tokens(n, self.config.vnodes) for n in self.nodes})
-
-    def preference_list(self, key: str) -> list[str]:
-        return self.ring().preference_list(key, min(self.config.n, len(self.nodes)))
 
     def settle(self, seconds: float = 10.0) -> None:
         """Heal, restart every crashed node and let the cluster converge."""
