@@ -29,7 +29,7 @@ from ..errors import ClientError
 from ..hashing import check_key
 from ..messages import (ClientDelete, ClientGet, ClientPut, ClientReply, Forward, ReadRepair,
                         ReapTick, ReplicaGet, ReplicaPut, RequestTimeout)
-from ..versions import Versioned, check_value, decode_context, encode_context, live_values
+from ..versions import Versioned, check_value, decode_context, encode_context
 from .core import versions_digest
 
 
@@ -286,7 +286,8 @@ class Coordinator:
             clock = node.versioning.merged_clock(merged)
             context = encode_context(clock, node.config.cluster_key) if merged else None
             reply = ClientReply(op.client_req, "get", op.key, True,
-                                values=tuple(live_values(merged)), context=context,
+                                values=tuple(v.value for v in merged if not v.deleted),
+                                context=context,
                                 coordinator=node.id, needed=op.needed, got=len(op.replies),
                                 replies=tuple(sorted(op.replies)))
         else:

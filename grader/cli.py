@@ -1,0 +1,154 @@
+"""``python -m grader``: the instructor's grading command.
+
+::
+
+    python -m grader release                       # regenerate labs/ from solutions/
+    python -m grader autograde SUBMISSIONS         # a folder or an LMS .zip export
+    python -m grader feedback                      # HTML per student, hidden tests removed
+    python -m grader export grades.csv             # one row per student
+    python -m grader selfcheck                     # solutions: full marks; releases: zero
+    python -m grader build                         # solutions/*.ipynb from grader/cells/
+
+Every command takes ``--course-dir`` (default ``grader/course``, or ``$DYNAMO_LAB_COURSE_DIR``)
+and ``--lab`` (repeatable; default: every lab).
+"""
+
+from __future__ import annotations
+
+from . import _bootstrap  # noqa: F401
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import DEFAULT_CELL_TIMEOUT_S, DEFAULT_NOTEBOOK_TIMEOUT_S, LABS_DIR
+
+
+def _course(args):
+    from .course import Course
+    return Course(args.course_dir, cell_timeout_s=args.cell_timeout)
+
+
+def cmd_release(args) -> int:
+    course = _course(args)
+    for path in course.release(args.lab, out_dir=Path(args.out)):
+        print(f"wrote {_rel(path)}")
+    return 0
+
+
+def cmd_autograde(args) -> int:
+    course = _course(args)
+    summary = course.autograde(args.submissions, labs=args.lab, workers=args.workers,
+                               timeout_s=args.timeout, progress=not args.quiet)
+    for problem in summary.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if summary.rows:
+        width = max(len(r["student"]) for r in summary.rows)
+        for r in sorted(summary.rows, key=lambda r: (r["lab"], r["student"])):
+            flags = f"  [{', '.join(r['flags'])}]" if r["flags"] else ""
+            print(f"{r['lab']}  {r['student']:<{width}}  {r['score']:g}/{r['max']:g}  "
+                  f"{r['status']:<7} {r['seconds']:6.1f} s{flags}")
+    print(f"graded {len(summary.rows)} notebook(s) in {summary.seconds:.1f} s; "
+          f"results in {_rel(course.dir)}")
+    return 0 if summary.rows else 1
+
+
+def cmd_feedback(args) -> int:
+    course = _course(args)
+    pages = course.feedback(args.lab)
+    print(f"wrote {len(pages)} feedback page(s) under {_rel(course.dir / 'feedback')}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    course = _course(args)
+    path = course.export(args.csv, args.lab)
+    print(f"wrote {_rel(path)}")
+    return 0
+
+
+def cmd_selfcheck(args) -> int:
+    course = _course(args)
+    ok, report = course.selfcheck(workers=args.workers, timeout_s=args.timeout, labs=args.lab,
+                                  progress=not args.quiet)
+    print("\n".join(report))
+    print("selfcheck passed" if ok else "selfcheck FAILED")
+    return 0 if ok else 1
+
+
+def cmd_build(args) -> int:
+    from .build_notebooks import main as build_main
+    return build_main(["--check"] if args.check else [])
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m grader", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Run 'python -m grader COMMAND --help' for each command.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course-dir", default=os.environ.get("DYNAMO_LAB_COURSE_DIR"),
+                        help="nbgrader course directory (gradebook, submitted, autograded, "
+                             "feedback); default grader/course")
+    common.add_argument("--lab", action="append", metavar="LAB",
+                        help="only this lab (repeatable); default: every lab")
+    common.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
+                        help=f"nbgrader's limit per cell, seconds (default {DEFAULT_CELL_TIMEOUT_S})")
+    grading = argparse.ArgumentParser(add_help=False)
+    grading.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                         help="notebooks graded at once (default: CPUs, at most 4)")
+    grading.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT_S, metavar="S",
+                         help=f"hard wall-clock limit per notebook, seconds (default "
+                              f"{DEFAULT_NOTEBOOK_TIMEOUT_S}); past it the notebook's processes are killed")
+    grading.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("release", parents=[common], help="regenerate labs/ from solutions/")
+    s.add_argument("--out", default=str(LABS_DIR), help="release folder (default labs/)")
+    s.set_defaults(func=cmd_release)
+
+    s = sub.add_parser("autograde", parents=[common, grading],
+                       help="grade a folder of notebooks or an LMS zip export")
+    s.add_argument("submissions", help="folder (student/lab/notebook.ipynb, student/notebook.ipynb, "
+                                       "student_notebook.ipynb) or .zip export (Canvas, Moodle)")
+    s.set_defaults(func=cmd_autograde)
+
+    s = sub.add_parser("feedback", parents=[common], help="HTML feedback for graded submissions")
+    s.set_defaults(func=cmd_feedback)
+
+    s = sub.add_parser("export", parents=[common], help="grades as CSV")
+    s.add_argument("csv", nargs="?", default="grades.csv", help="output file (default grades.csv)")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("selfcheck", parents=[common, grading],
+                       help="solutions score full marks, releases zero, labs/ up to date")
+    s.set_defaults(func=cmd_selfcheck)
+
+    s = sub.add_parser("build", help="write solutions/*.ipynb from grader/cells/")
+    s.add_argument("--check", action="store_true", help="only report notebooks out of date")
+    s.set_defaults(func=cmd_build)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from .course import GradingError
+    try:
+        return args.func(args)
+    except GradingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Where things are, and the nbgrader configuration of the course.
+
+nbgrader's course directory layout, mapped onto this repository:
+
+================  ==========================================================================
+``source``        ``solutions/`` (instructor notebooks: solutions and hidden tests)
+``release``       ``labs/`` for ``python -m grader release`` (what students get, committed);
+                  a private ``<course>/release`` for grading runs, so grading never rewrites
+                  ``labs/``
+``submitted``     ``<course>/submitted/<student>/<lab>/`` (filled by ``autograde``)
+``autograded``    ``<course>/autograded/...``; ``feedback`` likewise; ``gradebook.db``
+================  ==========================================================================
+
+The course directory defaults to ``grader/course`` (ignored by git) or ``$DYNAMO_LAB_COURSE_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS_DIR = ROOT / "solutions"
+LABS_DIR = ROOT / "labs"
+DEFAULT_COURSE_DIR = ROOT / "grader" / "course"
+COURSE_ID = "dynamo-lab"
+
+DEFAULT_CELL_TIMEOUT_S = 120
+DEFAULT_NOTEBOOK_TIMEOUT_S = 600
+
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+
+
+def default_course_dir() -> Path:
+    return Path(os.environ.get("DYNAMO_LAB_COURSE_DIR") or DEFAULT_COURSE_DIR).resolve()
+
+
+def lab_ids(source_dir: Path = SOLUTIONS_DIR) -> list[str]:
+    """Every lab: a folder of ``solutions/`` holding at least one notebook, sorted."""
+    return sorted(p.name for p in source_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.ipynb")))
+
+
+def lab_notebooks(lab: str, source_dir: Path = SOLUTIONS_DIR) -> list[str]:
+    """The notebook names (without ``.ipynb``) of one lab, sorted."""
+    return sorted(p.stem for p in (source_dir / lab).glob("*.ipynb"))
+
+
+def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = None,
+              cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S, source_dir: Path | str = SOLUTIONS_DIR):
+    """Fill a traitlets ``Config`` ``c`` with this course's nbgrader settings; returns ``c``.
+
+    * course directories as in the module docstring (``release_dir`` defaults to ``labs/``);
+    * ``OverwriteCells.add_missing_cells``: a deleted test cell is put back (our own repair step
+      runs first and also handles notebooks whose nbgrader metadata was stripped);
+    * ``Execute.timeout``: per cell; the grader adds a hard wall-clock limit per notebook;
+    * feedback: tracebacks of hidden tests are reduced to their message, then the hidden tests
+      are cleared, so no feedback shows hidden test source.
+    """
+    course_dir = Path(course_dir).resolve()
+    c.CourseDirectory.root = str(course_dir)
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.source_directory = str(Path(source_dir).resolve())
+    c.CourseDirectory.release_directory = str(Path(release_dir or LABS_DIR).resolve())
+    # A long busy timeout: parallel graders share one SQLite gradebook.
+    c.CourseDirectory.db_url = f"sqlite:///{course_dir / 'gradebook.db'}?timeout=120"
+    c.OverwriteCells.add_missing_cells = True
+    c.Execute.timeout = int(cell_timeout_s)
+    c.Execute.interrupt_on_timeout = True
+    c.GenerateFeedback.preprocessors = [
+        "nbgrader.preprocessors.GetGrades",
+        "grader.preprocessors.ScrubHiddenTracebacks",
+        "nbgrader.preprocessors.ClearHiddenTests",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    return c
+
+
+def make_config(course_dir: Path | str, **kwargs):
+    from traitlets.config import Config
+    return configure(Config(), course_dir, **kwargs)
+
+
+def hidden_test_lines(source_dir: Path = SOLUTIONS_DIR) -> list[str]:
+    """Every non-blank line inside a hidden-test region of the solution notebooks: what no
+    feedback file may contain."""
+    import json
+    lines: list[str] = []
+    for nb_path in sorted(source_dir.glob("*/*.ipynb")):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            inside = False
+            for line in source.splitlines():
+                if BEGIN_HIDDEN in line:
+                    inside = True
+                elif END_HIDDEN in line:
+                    inside = False
+                elif inside and line.strip():
+                    lines.append(line.strip())
+    return lines
+
+
+_SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_id(text: str) -> str:
+    """A student id nbgrader and file systems accept: letters, digits, ``_ . -``."""
+    out = _SAFE_ID.sub("_", text.strip()).strip("._-")
+    return out[:80]

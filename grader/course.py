@@ -1,0 +1,415 @@
+"""The course: release, autograde, feedback, export and selfcheck, on top of nbgrader.
+
+Everything nbgrader writes (``gradebook.db``, ``submitted/``, ``autograded/``, ``feedback/``)
+stays in the course directory; ``results.json`` there adds what nbgrader does not record: the
+status of each grading run (ok, error, timeout), how long it took, and the flags raised on the
+submission (a restored test cell, an edited test cell, use of the reference implementation...).
+"""
+
+from __future__ import annotations
+
+from . import _bootstrap  # noqa: F401
+
+import csv
+import hashlib
+import html
+import json
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .config import (COURSE_ID, DEFAULT_CELL_TIMEOUT_S, DEFAULT_NOTEBOOK_TIMEOUT_S,
+                     LABS_DIR, SOLUTIONS_DIR, default_course_dir, hidden_test_lines, lab_ids,
+                     lab_notebooks, make_config)
+from .runner import run_jobs
+from .submissions import SubmissionError, find_submissions, load_labs, stage
+
+
+class GradingError(RuntimeError):
+    """A grading step that failed for the whole course (not for one submission)."""
+
+
+@dataclass
+class Summary:
+    """What an autograde run did: one row per (student, lab) and the problems met."""
+    rows: list = field(default_factory=list)      # dicts: student, lab, status, score, max, flags
+    problems: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _digest(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+class Course:
+    """One course directory. ``Course()`` uses ``grader/course`` (or ``$DYNAMO_LAB_COURSE_DIR``)."""
+
+    def __init__(self, course_dir: Optional[Path | str] = None, *,
+                 cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S,
+                 source_dir: Path = SOLUTIONS_DIR):
+        self.dir = Path(course_dir).resolve() if course_dir else default_course_dir()
+        self.source_dir = Path(source_dir).resolve()
+        self.release_dir = self.dir / "release"
+        self.cell_timeout_s = cell_timeout_s
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._apis: dict[str, object] = {}
+
+    # -- nbgrader plumbing ---------------------------------------------------------------------
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.dir / 'gradebook.db'}?timeout=120"
+
+    def api(self, release_dir: Optional[Path] = None):
+        """An ``NbGraderAPI`` configured for this course (one per release directory)."""
+        release_dir = Path(release_dir or self.release_dir).resolve()
+        key = str(release_dir)
+        if key not in self._apis:
+            from nbgrader.apps import NbGraderAPI
+            cfg = make_config(self.dir, release_dir=release_dir, cell_timeout_s=self.cell_timeout_s,
+                              source_dir=self.source_dir)
+            self._apis[key] = NbGraderAPI(config=cfg)
+        return self._apis[key]
+
+    def labs(self, only: Optional[Iterable[str]] = None) -> list[str]:
+        known = lab_ids(self.source_dir)
+        if not only:
+            return known
+        wanted = list(only)
+        unknown = [x for x in wanted if x not in known]
+        if unknown:
+            raise GradingError(f"unknown lab(s) {unknown}; the labs are {known}")
+        return [x for x in known if x in wanted]
+
+    def generate(self, labs: Iterable[str], release_dir: Optional[Path] = None) -> list[Path]:
+        """``nbgrader generate_assignment`` for each lab into ``release_dir`` (default: the
+        course's private release folder); also records the labs in the gradebook."""
+        api = self.api(release_dir)
+        out_dir = Path(release_dir or self.release_dir).resolve()
+        written = []
+        for lab in labs:
+            result = api.generate_assignment(lab, force=True, create=True)
+            if not result.get("success"):
+                raise GradingError(f"nbgrader could not generate {lab}:\n{result.get('error') or result.get('log')}")
+            written += sorted((out_dir / lab).glob("*.ipynb"))
+        return written
+
+    def prepare(self, labs: Iterable[str]) -> None:
+        """Make sure the gradebook knows the current version of each lab (regenerating only the
+        labs whose solution notebooks changed since the last run)."""
+        stamp_path = self.dir / "source-digests.json"
+        stamps = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+        stale = [lab for lab in labs
+                 if stamps.get(lab) != _digest((self.source_dir / lab).glob("*.ipynb"))
+                 or not (self.release_dir / lab).is_dir()]
+        if stale:
+            self.generate(stale)
+            for lab in stale:
+                stamps[lab] = _digest((self.source_dir / lab).glob("*.ipynb"))
+            stamp_path.write_text(json.dumps(stamps, indent=1, sort_keys=True))
+
+    # -- results.json --------------------------------------------------------------------------
+
+    def _results(self) -> dict:
+        path = self.dir / "results.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _save_results(self, data: dict) -> None:
+        path = self.dir / "results.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(path)
+
+    # -- release -------------------------------------------------------------------------------
+
+    def release(self, labs: Optional[Iterable[str]] = None, out_dir: Path = LABS_DIR) -> list[Path]:
+        """Regenerate the student notebooks (``labs/`` by default) from ``solutions/``."""
+        labs = self.labs(labs)
+        return self.generate(labs, release_dir=Path(out_dir))
+
+    # -- autograde -----------------------------------------------------------------------------
+
+    def autograde(self, source: Path | str, *, labs: Optional[Iterable[str]] = None,
+                  workers: int = 2, timeout_s: float = DEFAULT_NOTEBOOK_TIMEOUT_S,
+                  progress: bool = True) -> Summary:
+        """Grade every notebook found in ``source`` (a folder or an LMS zip export).
+
+        Each notebook is repaired (see :func:`grader.submissions.repair`), staged in
+        ``submitted/``, autograded by nbgrader in a worker process under a hard wall-clock limit
+        of ``timeout_s`` and scanned for flags. Returns a :class:`Summary`.
+        """
+        t0 = time.monotonic()
+        labs = self.labs(labs)
+        self.prepare(labs)
+        infos = load_labs(self.release_dir, labs)
+        with tempfile.TemporaryDirectory(prefix="dynamo-lab-unzip-") as tmp:
+            try:
+                subs, problems = find_submissions(Path(source), infos, Path(tmp))
+            except SubmissionError as exc:
+                raise GradingError(str(exc)) from None
+            submitted = self.dir / "submitted"
+            for sub in subs:
+                stage(sub, infos[sub.lab], submitted)
+        summary = Summary(problems=list(problems))
+        if not subs:
+            summary.problems.append(f"no notebook of {', '.join(labs)} found in {source}")
+            return summary
+        jobs = [(s.lab, s.student) for s in subs]
+        for lab, student in jobs:   # a stale result must not survive a failed run
+            shutil.rmtree(self.dir / "autograded" / student / lab, ignore_errors=True)
+            shutil.rmtree(self.dir / "feedback" / student / lab, ignore_errors=True)
+        results = run_jobs(jobs, course_dir=self.dir, release_dir=self.release_dir,
+                           workers=workers, timeout_s=timeout_s,
+                           cell_timeout_s=self.cell_timeout_s, progress=progress)
+        store = self._results()
+        scores = self.scores(labs)
+        for sub, res in zip(subs, results):
+            flags = list(sub.flags)
+            if res.status == "timeout":
+                flags.append("timeout")
+                shutil.rmtree(self.dir / "autograded" / sub.student / sub.lab, ignore_errors=True)
+            elif res.status == "error":
+                unresponsive = "unresponsive" in (res.log + res.error).lower()
+                flags.append("unresponsive-kernel" if unresponsive else "grading-error")
+                shutil.rmtree(self.dir / "autograded" / sub.student / sub.lab, ignore_errors=True)
+            else:
+                flags += self._output_flags(sub.student, sub.lab)
+            got = scores.get(sub.student, {}).get(sub.lab, {})
+            score = got.get("score", 0.0) if res.status == "ok" else 0.0
+            store.setdefault(sub.lab, {})[sub.student] = {
+                "status": res.status, "seconds": round(res.seconds, 2), "flags": flags,
+                "origin": sub.origin, "error": res.error[-4000:],
+                "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            summary.rows.append({"student": sub.student, "lab": sub.lab, "status": res.status,
+                                 "score": score, "max": self.max_score(sub.lab),
+                                 "flags": flags, "seconds": res.seconds})
+        self._save_results(store)
+        summary.seconds = time.monotonic() - t0
+        return summary
+
+    def _output_flags(self, student: str, lab: str) -> list[str]:
+        """Flags read from the outputs of an autograded notebook."""
+        from dynamo_lab.grading import REFERENCE_USED_MARK, TIMEOUT_MARK
+        flags: list[str] = []
+        for path in sorted((self.dir / "autograded" / student / lab).glob("*.ipynb")):
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            for cell in nb["cells"]:
+                nbg = cell.get("metadata", {}).get("nbgrader", {})
+                for out in cell.get("outputs", []):
+                    if out.get("output_type") != "error":
+                        continue
+                    text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
+                    if REFERENCE_USED_MARK in text:
+                        flags.append("uses-reference")
+                    elif TIMEOUT_MARK in text and nbg.get("grade"):
+                        flags.append(f"too-slow:{nbg.get('grade_id')}")
+                    elif out.get("ename") in ("CellTimeoutError", "KeyboardInterrupt", "DeadKernelError"):
+                        flags.append("cell-timeout")
+        return sorted(set(flags), key=flags.index)
+
+    # -- scores --------------------------------------------------------------------------------
+
+    def max_score(self, lab: str) -> float:
+        total = 0.0
+        for nb_path in sorted((self.source_dir / lab).glob("*.ipynb")):
+            for cell in json.loads(nb_path.read_text(encoding="utf-8"))["cells"]:
+                nbg = cell.get("metadata", {}).get("nbgrader", {})
+                if nbg.get("grade"):
+                    total += float(nbg.get("points", 0))
+        return total
+
+    def test_ids(self, lab: str) -> list[str]:
+        """The graded cells of a lab, in notebook order."""
+        ids = []
+        for nb_path in sorted((self.source_dir / lab).glob("*.ipynb")):
+            for cell in json.loads(nb_path.read_text(encoding="utf-8"))["cells"]:
+                nbg = cell.get("metadata", {}).get("nbgrader", {})
+                if nbg.get("grade"):
+                    ids.append(nbg["grade_id"])
+        return ids
+
+    def scores(self, labs: Optional[Iterable[str]] = None) -> dict:
+        """``{student: {lab: {"score", "max", "tests": {grade_id: score}}}}`` from the gradebook
+        (submissions that timed out count 0)."""
+        from nbgrader.api import Gradebook, MissingEntry
+        labs = self.labs(labs)
+        out: dict = {}
+        if not (self.dir / "gradebook.db").exists():
+            return out
+        status = self._results()
+        with Gradebook(self.db_url, COURSE_ID) as gb:
+            for lab in labs:
+                try:
+                    subs = gb.assignment_submissions(lab)
+                except MissingEntry:
+                    continue
+                for sub in subs:
+                    student = sub.student.id
+                    tests = {}
+                    for nb in sub.notebooks:
+                        for grade in nb.grades:
+                            tests[grade.name] = float(grade.score or 0.0)
+                    run = status.get(lab, {}).get(student, {})
+                    if run.get("status") in ("timeout", "error"):
+                        tests = {k: 0.0 for k in tests}
+                    out.setdefault(student, {})[lab] = {
+                        "score": sum(tests.values()), "max": float(sub.max_score or self.max_score(lab)),
+                        "tests": tests}
+        return out
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    def feedback(self, labs: Optional[Iterable[str]] = None) -> list[Path]:
+        """Feedback HTML for every graded submission, in ``feedback/<student>/<lab>/``.
+
+        Hidden tests are cleared and their tracebacks reduced to their message; a submission
+        that could not be graded gets a page that says why. As a last guard, every page is
+        searched for hidden test source: a page that contains any is deleted and an error is
+        raised.
+        """
+        labs = self.labs(labs)
+        self.prepare(labs)
+        api = self.api()
+        status = self._results()
+        pages: list[Path] = []
+        for lab in labs:
+            graded = sorted(p.parent.name for p in (self.dir / "autograded").glob(f"*/{lab}"))
+            if graded:
+                result = api.generate_feedback(lab, force=True)
+                if not result.get("success"):
+                    raise GradingError(f"nbgrader could not make feedback for {lab}:\n"
+                                       f"{result.get('error') or result.get('log')}")
+            for student, run in sorted(status.get(lab, {}).items()):
+                if run.get("status") in ("timeout", "error"):
+                    pages += self._failure_pages(student, lab, run)
+            pages += sorted((self.dir / "feedback").glob(f"*/{lab}/*.html"))
+        self.check_feedback(sorted(set(pages)))
+        return sorted(set(pages))
+
+    def _failure_pages(self, student: str, lab: str, run: dict) -> list[Path]:
+        out = []
+        if run["status"] == "timeout":
+            why = "it ran longer than the time limit for one notebook and was stopped"
+        elif "unresponsive-kernel" in run.get("flags", []):
+            why = "a cell ran past its time limit and did not stop when interrupted"
+        else:
+            why = "the grader could not run it"
+        for name in lab_notebooks(lab, self.source_dir):
+            path = self.dir / "feedback" / student / lab / f"{name}.html"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(
+                "<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
+                f"{html.escape(lab)}: not graded</title></head><body>"
+                f"<h1>{html.escape(lab)} / {html.escape(name)}</h1>"
+                f"<p>Your notebook was not graded: {why}. Score: 0.</p>"
+                "<p>Run it yourself with <em>Kernel &rarr; Restart &amp; Run All</em>: every cell "
+                "must finish. Look for a loop that never ends, or code that waits for input; "
+                "then submit again.</p></body></html>\n", encoding="utf-8")
+            out.append(path)
+        return out
+
+    def check_feedback(self, pages: Iterable[Path]) -> None:
+        """Raise :class:`GradingError` (after deleting the page) if a feedback page contains a
+        line of hidden test source."""
+        secret = [line for line in hidden_test_lines(self.source_dir) if len(line) >= 8]
+        for page in pages:
+            text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8", errors="replace")))
+            leaked = [line for line in secret if line in text]
+            if leaked:
+                page.unlink()
+                raise GradingError(f"{page} contained hidden test source ({leaked[0]!r}); it was "
+                                   f"deleted. Check GenerateFeedback.preprocessors in grader/config.py")
+
+    # -- export --------------------------------------------------------------------------------
+
+    def export(self, path: Path | str, labs: Optional[Iterable[str]] = None) -> Path:
+        """Write the grades as CSV: one row per student; per lab a total, a status, the flags
+        and one column per test (``<lab>/<test>``); a grand total first."""
+        labs = self.labs(labs)
+        scores = self.scores(labs)
+        status = self._results()
+        students = sorted(set(scores) | {s for lab in labs for s in status.get(lab, {})})
+        header = ["student", "total", "max"]
+        for lab in labs:
+            header += [lab, f"{lab}:status", f"{lab}:flags"] + [f"{lab}/{t}" for t in self.test_ids(lab)]
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for student in students:
+                row: list = [student, 0.0, 0.0]
+                for lab in labs:
+                    got = scores.get(student, {}).get(lab)
+                    run = status.get(lab, {}).get(student, {})
+                    state = run.get("status", "ok" if got else "missing")
+                    score = got["score"] if got and state == "ok" else 0.0
+                    row[1] += score
+                    row[2] += self.max_score(lab)
+                    row += [_num(score), state, ";".join(run.get("flags", []))]
+                    tests = got["tests"] if got and state == "ok" else {}
+                    row += [_num(tests.get(t, 0.0)) for t in self.test_ids(lab)]
+                row[1], row[2] = _num(row[1]), _num(row[2])
+                writer.writerow(row)
+        return path
+
+    # -- selfcheck -----------------------------------------------------------------------------
+
+    def selfcheck(self, *, workers: int = 2, timeout_s: float = DEFAULT_NOTEBOOK_TIMEOUT_S,
+                  labs: Optional[Iterable[str]] = None, progress: bool = True) -> tuple[bool, list[str]]:
+        """Grade the solutions (must score full marks) and the unmodified releases (must score
+        zero) in a scratch course; also check that ``labs/`` is what nbgrader makes from
+        ``solutions/``. Returns (ok, report lines)."""
+        labs = self.labs(labs)
+        report: list[str] = []
+        ok = True
+        with tempfile.TemporaryDirectory(prefix="dynamo-lab-selfcheck-") as tmp:
+            tmp = Path(tmp)
+            scratch = Course(tmp / "course", cell_timeout_s=self.cell_timeout_s,
+                             source_dir=self.source_dir)
+            scratch.prepare(labs)
+            for nb_path in sorted(scratch.release_dir.glob("*/*.ipynb")):
+                committed = LABS_DIR / nb_path.parent.name / nb_path.name
+                name = committed.relative_to(LABS_DIR.parent)
+                if not committed.exists() or committed.read_bytes() != nb_path.read_bytes():
+                    ok = False
+                    report.append(f"FAIL {name} differs from what nbgrader generates from "
+                                  f"solutions/: run python -m grader release")
+                else:
+                    report.append(f"ok   {name} is what nbgrader generates from solutions/")
+            subs = tmp / "submissions"
+            for lab in labs:
+                for name in lab_notebooks(lab, self.source_dir):
+                    for student, src in (("solution", self.source_dir), ("release", LABS_DIR)):
+                        dest = subs / student / lab / f"{name}.ipynb"
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(src / lab / f"{name}.ipynb", dest)
+            summary = scratch.autograde(subs, labs=labs, workers=workers, timeout_s=timeout_s,
+                                        progress=progress)
+            for row in summary.rows:
+                want = row["max"] if row["student"] == "solution" else 0.0
+                good = row["status"] == "ok" and abs(row["score"] - want) < 1e-9
+                ok &= good
+                report.append(f"{'ok  ' if good else 'FAIL'} {row['lab']}: {row['student']} scored "
+                              f"{_num(row['score'])}/{_num(row['max'])} (want {_num(want)}) "
+                              f"in {row['seconds']:.1f} s"
+                              + (f" [{row['status']}; {', '.join(row['flags'])}]"
+                                 if row["flags"] or row["status"] != "ok" else ""))
+            if len(summary.rows) != 2 * len(labs):
+                ok = False
+                report.append(f"FAIL expected {2 * len(labs)} graded notebooks, got {len(summary.rows)}: "
+                              + "; ".join(summary.problems))
+        return ok, report
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"

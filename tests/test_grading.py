@@ -1,0 +1,327 @@
+"""dynamo_lab.grading: the checks the labs' hidden tests call.
+
+A correct part written another way passes every check; a wrong part fails the check of the
+promise it breaks, with the smallest failing input and the seed; a part that uses the reference
+fails every check; a part that never returns fails within its time budget.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_right
+from collections import Counter
+
+import pytest
+
+import dynamo_lab as dl
+from dynamo_lab import grading
+from dynamo_lab.errors import ConfigError
+from dynamo_lab.grading import REFERENCE_USED_MARK, TIMEOUT_MARK, GradingFailure, ReferenceUsed, Version
+from dynamo_lab.hashing import RING_SIZE, key_hash
+
+FEW = {"examples": 30}
+
+
+# -- a ring written differently from the notebook's solution -------------------------------------
+
+def linear_successor(tokens, h):
+    if not tokens:
+        raise ValueError("no tokens")
+    for i, t in enumerate(tokens):
+        if t >= h:
+            return i
+    return 0
+
+
+class DictRing:
+    """Tokens in a dict token -> node, walked by a linear scan; nodes in a set."""
+
+    def __init__(self, nodes, vnodes=8):
+        if vnodes < 1 or len(set(nodes)) != len(list(nodes)):
+            raise ValueError("bad ring")
+        self.v = vnodes
+        self.owner = {}
+        self.members = set()
+        for x in nodes:
+            self.add_node(x)
+
+    def add_node(self, node):
+        if node in self.members:
+            raise ValueError("present")
+        self.members.add(node)
+        self.owner.update({key_hash(f"{node}#{i}"): node for i in range(self.v)})
+
+    def remove_node(self, node):
+        if node not in self.members:
+            raise ValueError("absent")
+        self.members.discard(node)
+        self.owner = {t: x for t, x in self.owner.items() if x != node}
+
+    def tokens(self):
+        return sorted((t, x) for t, x in self.owner.items())
+
+    def _walk(self, key):
+        pairs = self.tokens()
+        if not pairs:
+            raise ValueError("empty ring")
+        start = linear_successor([t for t, _ in pairs], key_hash(key))
+        return (pairs[(start + k) % len(pairs)][1] for k in range(len(pairs)))
+
+    def coordinator(self, key):
+        return next(self._walk(key))
+
+    def preference_list(self, key, n):
+        if not 0 < n <= len(self.members):
+            raise ValueError("bad n")
+        seen = dict.fromkeys(self._walk(key))
+        return list(itertools.islice(seen, n))
+
+    def ownership(self):
+        pairs = self.tokens()
+        share = Counter({x: 0 for x in self.members})
+        for (prev, _), (tok, node) in zip([pairs[-1]] + pairs[:-1], pairs):
+            share[node] += (tok - prev) % RING_SIZE or RING_SIZE
+        return {x: share[x] / RING_SIZE for x in share}
+
+
+def fraction_moved(old, new, keys, n=1):
+    if not keys:
+        raise ValueError("no keys")
+    return len([k for k in keys if sorted(old.preference_list(k, n)) != sorted(new.preference_list(k, n))]) / len(keys)
+
+
+def test_a_correct_ring_written_another_way_passes_every_ring_check():
+    grading.check_successor_index(linear_successor, **FEW)
+    for check in (grading.check_ring_tokens, grading.check_coordinator,
+                  grading.check_preference_list_distinct, grading.check_preference_list_order,
+                  grading.check_membership_changes, grading.check_ownership):
+        check(DictRing, **FEW)
+    grading.check_bad_requests(DictRing)
+    grading.check_moved_fraction(fraction_moved, **FEW)
+    grading.check_ring_in_cluster(DictRing, seed=3)
+
+
+# -- clock functions written differently ---------------------------------------------------------
+
+def c_increment(clock, node):
+    return dict(Counter(clock) + Counter({node: 1}))
+
+
+def c_merge(a, b):
+    return {n: max(a.get(n, 0), b.get(n, 0)) for n in sorted({*a, *b})}
+
+
+def c_compare(a, b):
+    nodes = {*a, *b}
+    ge = all(a.get(n, 0) >= b.get(n, 0) for n in nodes)
+    le = all(a.get(n, 0) <= b.get(n, 0) for n in nodes)
+    return {(True, True): dl.Order.EQUAL, (True, False): dl.Order.AFTER,
+            (False, True): dl.Order.BEFORE, (False, False): dl.Order.CONCURRENT}[(ge, le)]
+
+
+def c_reconcile(versions):
+    out = []
+    for v in reversed(versions):          # another order, and new (equal) Version objects
+        dominated = any(c_compare(w.clock, v.clock) is dl.Order.AFTER for w in versions)
+        duplicate = any(c_compare(k.clock, v.clock) is dl.Order.EQUAL for k in out)
+        if not dominated and not duplicate:
+            out.append(Version(v.value, dict(v.clock), v.deleted))
+    return out
+
+
+def c_merge_carts(siblings):
+    return sorted(dict.fromkeys(item for cart in siblings for item in cart))
+
+
+CLOCKS = (c_increment, c_merge, c_compare, c_reconcile)
+
+
+def test_correct_clock_functions_written_another_way_pass_every_clock_check():
+    grading.check_increment(c_increment, **FEW)
+    grading.check_merge(c_merge, **FEW)
+    grading.check_compare_ordered(c_compare, **FEW)
+    grading.check_compare_concurrent(c_compare, **FEW)
+    grading.check_reconcile_drops_dominated(c_reconcile, **FEW)
+    grading.check_reconcile_keeps_siblings(c_reconcile, **FEW)
+    grading.check_merge_carts(c_merge_carts, **FEW)
+    grading.check_d1_d5_story(*CLOCKS)
+    grading.check_clocks_in_cluster(*CLOCKS, seed=5)
+
+
+# -- wrong parts fail the check of the promise they break ----------------------------------------
+
+def off_by_one_successor(tokens, h):
+    if not tokens:
+        raise ValueError("no tokens")
+    return bisect_right(tokens, h) % len(tokens)
+
+
+class RepeatingRing(DictRing):
+    def preference_list(self, key, n):
+        return list(itertools.islice(self._walk(key), n))
+
+
+def min_merge(a, b):
+    return {n: min(a.get(n, 0), b.get(n, 0)) for n in {*a, *b} if min(a.get(n, 0), b.get(n, 0))}
+
+
+def equal_is_before(a, b):
+    if all(b.get(n, 0) >= c for n, c in a.items()):
+        return "before"
+    return c_compare(a, b)
+
+
+def keeps_dominated(versions):
+    out = []
+    for v in versions:
+        if not any(v.clock == k.clock for k in out):
+            out.append(v)
+    return out
+
+
+WRONG = [
+    ("check_successor_index", off_by_one_successor, "successor-is-first-token-at-or-after-hash",
+     "h equals a token"),
+    ("check_preference_list_distinct", RepeatingRing, "preference-list-has-n-distinct-physical-nodes",
+     "appear(s) more than once"),
+    ("check_merge", min_merge, "merge-is-the-pointwise-maximum", "smallest failing input: a={}"),
+    ("check_compare_ordered", equal_is_before, "compare-orders-equal-and-descending-clocks",
+     "equal counters"),
+    ("check_reconcile_drops_dominated", keeps_dominated, "reconcile-drops-every-dominated-version",
+     "is kept, but"),
+]
+
+
+@pytest.mark.parametrize("check, part, invariant, hint", WRONG, ids=[w[2] for w in WRONG])
+def test_a_wrong_part_fails_with_the_promise_the_smallest_input_and_the_seed(check, part, invariant, hint):
+    with pytest.raises(GradingFailure) as info:
+        getattr(grading, check)(part, seed=77, examples=60)
+    text = str(info.value)
+    assert text.startswith(f"{invariant}: ")
+    assert "smallest failing input:" in text and "expected:" in text and "got:" in text
+    assert hint in text
+    assert f"seed 77: replay with grading.{check}(<your " in text
+    assert not isinstance(info.value, ReferenceUsed)
+
+
+def test_a_failure_is_reported_identically_on_every_run():
+    messages = set()
+    for _ in range(2):
+        with pytest.raises(GradingFailure) as info:
+            grading.check_coordinator(type("OffByOne", (DictRing,), {
+                "coordinator": lambda self, key: self.tokens()[off_by_one_successor(
+                    [t for t, _ in self.tokens()], key_hash(key))][1]}), seed=5, examples=60)
+        messages.add(str(info.value))
+    assert len(messages) == 1
+
+
+def test_the_d1_d5_check_names_the_step_that_differs():
+    with pytest.raises(GradingFailure) as info:
+        grading.check_d1_d5_story(c_increment, min_merge, c_compare, c_reconcile)
+    text = str(info.value)
+    assert text.startswith("d1-d5-story-with-your-clocks")
+    assert "at step: D3: bob writes through Sy; its clock" in text
+    assert "expected: {'Sx': 2, 'Sy': 1}" in text
+    assert "seed 1: replay with grading.check_d1_d5_story(<your increment, merge, compare, reconcile>, seed=1)" in text
+
+
+# -- the reference is not the student's code -----------------------------------------------------
+
+class SubclassRing(dl.Ring):
+    def tokens(self):
+        return list(super().tokens)
+
+
+def _helper_compare(a, b):
+    return dl.VectorClock(a).compare(dl.VectorClock(b))
+
+
+def compare_through_a_helper(a, b):
+    return _helper_compare(a, b)
+
+
+def _make_closure():
+    impl = dl.reconcile
+
+    def reconcile(versions):
+        return impl(versions)
+    return reconcile
+
+
+class SneakyRing(DictRing):
+    def preference_list(self, key, n):
+        ring = getattr(__import__("dynamo_lab"), "".join(["Ri", "ng"]))(sorted(self.members), self.v)
+        return ring.preference_list(key, n)
+
+
+@pytest.mark.parametrize("check, part, where", [
+    ("check_coordinator", SubclassRing, "inherits from dynamo_lab.Ring"),
+    ("check_compare_ordered", compare_through_a_helper, "_helper_compare uses dynamo_lab.VectorClock"),
+    ("check_reconcile_keeps_siblings", _make_closure(), "captures dynamo_lab.reconcile"),
+    ("check_preference_list_order", SneakyRing, "called dynamo_lab.Ring"),
+], ids=["subclass", "helper", "closure", "runtime"])
+def test_a_part_that_uses_the_reference_is_flagged_and_gets_no_marks(check, part, where):
+    with pytest.raises(ReferenceUsed) as info:
+        getattr(grading, check)(part, **FEW)
+    assert REFERENCE_USED_MARK in str(info.value)
+    assert where in str(info.value)
+
+
+def test_using_key_hash_and_the_lab_helpers_is_not_using_the_reference():
+    assert grading._reference_uses(DictRing) == []
+    assert grading._reference_uses(c_reconcile) == []
+
+
+# -- time budget, unfinished work, adapters -------------------------------------------------------
+
+def loops_forever(clock, node):
+    while True:
+        pass
+
+
+def test_a_part_that_never_returns_fails_within_its_budget_naming_the_input():
+    with pytest.raises(GradingFailure) as info:
+        grading.check_increment(loops_forever, budget_s=0.5)
+    text = str(info.value)
+    assert TIMEOUT_MARK in text and "0.5 s" in text
+    assert "smallest failing input: clock=" in text
+
+
+def test_a_part_not_written_yet_says_so():
+    def increment(clock, node):
+        raise NotImplementedError()
+    with pytest.raises(GradingFailure, match="not implemented yet"):
+        grading.check_increment(increment)
+
+
+def test_the_ring_factory_refuses_a_cluster_with_other_vnodes():
+    factory = grading.student_ring_factory(DictRing, vnodes=4)
+    with pytest.raises(ConfigError, match="vnodes"):
+        factory({"A": tuple(sorted(key_hash(f"A#{i}") for i in range(8)))})
+
+
+def test_the_ring_adapter_names_a_preference_list_that_repeats_a_node():
+    from dynamo_lab.node.core import default_tokens
+    members = {x: default_tokens(x, 8) for x in "ABCDE"}
+    adapter = grading.student_ring_factory(RepeatingRing, vnodes=8)(members)
+    with pytest.raises(ConfigError, match="distinct nodes"):
+        for i in range(50):
+            adapter.preference_list(f"k{i}", 3)
+    loose = grading.student_ring_factory(RepeatingRing, vnodes=8, strict=False)(members)
+    assert any(len(set(loose.preference_list(f"k{i}", 3))) < 3 for i in range(50))
+
+
+def test_without_the_same_coordinator_guard_the_papers_rule_loses_a_write():
+    def race(guard):
+        parts = dl.Parts(versioning=grading.student_versioning(*CLOCKS, guard_same_coordinator=guard))
+        cluster = dl.SimCluster(nodes=3, seed=5, parts=parts)
+        base = cluster.client("a").put("cart", ["book"], via="A")
+        ops = [cluster.client(c).submit_put("cart", ["book", item], context=base.context, via="A")
+               for c, item in (("a", "pen"), ("b", "mug"))]
+        cluster.wait(*ops)
+        return cluster.client("c").get("cart").values, cluster.check()
+    values, violations = race(True)
+    assert sorted(values) == [["book", "mug"], ["book", "pen"]] and violations == []
+    values, violations = race(False)
+    assert len(values) == 1
+    assert any(v.check == "acknowledged-write-survives" for v in violations)
