@@ -236,36 +236,11 @@ def settle(cluster, check) -> None:
         eventually(check, what="the cluster settles")
 
 
-@pytest.mark.parametrize("kind", ["sim", "tcp"])
-def test_paper_d1_to_d5_story_on_both_runtimes(kind, tmp_path):
-    cluster = make_cluster(kind, tmp_path, nodes=["Sx", "Sy", "Sz"], n=3, r=2, w=2, seed=1)
-    try:
-        key = cluster.config.cluster_key
-        alice, bob, carol = cluster.client("alice"), cluster.client("bob"), cluster.client("carol")
-        d1 = alice.put("cart", ["book"], via="Sx")
-        d2 = alice.put("cart", ["book", "pen"], context=d1.context, via="Sx")
-        assert dl.decode_context(d2.context, key) == dl.VectorClock({"Sx": 2})
-        cluster.crash("Sx")
-        read = bob.get("cart", via="Sy")
-        assert read.values == [["book", "pen"]]
-        w3 = bob.submit_put("cart", ["book", "pen", "lamp"], context=read.context, via="Sy")
-        w4 = carol.submit_put("cart", ["book", "pen", "mug"], context=read.context, via="Sz")
-        cluster.wait(w3, w4)
-        d3 = dl.decode_context(w3.result().context, key)
-        d4 = dl.decode_context(w4.result().context, key)
-        assert d3 == dl.VectorClock({"Sx": 2, "Sy": 1})
-        assert d4 == dl.VectorClock({"Sx": 2, "Sz": 1})
-        cluster.restart("Sx")
-        res = alice.get("cart", via="Sx")
-        assert sorted(map(tuple, res.values)) == [("book", "pen", "lamp"), ("book", "pen", "mug")]
-        merged = sorted({item for v in res.values for item in v})
-        d5 = alice.put("cart", merged, context=res.context, via="Sx")
-        assert dl.decode_context(d5.context, key) == dl.VectorClock({"Sx": 3, "Sy": 1, "Sz": 1})
-        assert alice.get("cart").values == [merged]
-        settle(cluster, lambda: cluster.check() == [])
-    finally:
-        if kind == "tcp":
-            cluster.close()
+def test_paper_d1_to_d5_story_on_real_processes(tmp_path):
+    """The same story as tests/test_scenarios.py, on three real node processes."""
+    from test_scenarios import paper_d1_to_d5_story
+    with make_cluster("tcp", tmp_path, nodes=["Sx", "Sy", "Sz"], n=3, r=2, w=2, seed=1) as cluster:
+        paper_d1_to_d5_story(cluster, settle)
 
 
 @pytest.mark.parametrize("kind", ["sim", "tcp"])
