@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	@touch $(STAMP)
 
+# JupyterLab refuses to run as root unless told; containers (Binder, Docker) often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(PY) -m jupyter lab labs/
+	$(PY) -m jupyter lab $(ROOT_FLAG) labs/
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -q
