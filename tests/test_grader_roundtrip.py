@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import html
-import importlib.util
 import io
 import re
 import shutil
@@ -19,10 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "grader_fixtures", ROOT / "tests" / "fixtures" / "submissions" / "grader_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
+from fixtures.submissions import grader_fixtures as fx  # tests/ is on sys.path under pytest
 
 LAB1, LAB2 = fx.LAB1, fx.LAB2
 pytestmark = pytest.mark.slow

@@ -5,7 +5,6 @@ tree, the nbgrader configuration and the notebook builder."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
@@ -22,10 +21,7 @@ from grader.submissions import (SubmissionError, detect_lab, find_submissions, l
                                 stage)
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "grader_fixtures", ROOT / "tests" / "fixtures" / "submissions" / "grader_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
+from fixtures.submissions import grader_fixtures as fx  # tests/ is on sys.path under pytest
 
 LAB1, LAB2 = fx.LAB1, fx.LAB2
 
