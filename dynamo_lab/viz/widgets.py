@@ -16,6 +16,8 @@ Every widget is a small class:
 
 from __future__ import annotations
 
+import abc
+
 import base64
 import html
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -33,7 +35,7 @@ from . import draw as D
 __all__ = ["RingWidget", "VersionDagWidget", "SpaceTimeWidget", "MerkleDiffWidget"]
 
 
-class _FigureWidget:
+class _FigureWidget(abc.ABC):
     """Controls + an Output holding the current drawing."""
 
     widget: W.Widget
@@ -45,8 +47,9 @@ class _FigureWidget:
         self.renders = 0
         self.error: Optional[str] = None
 
-    def _draw(self) -> Figure:  # pragma: no cover - every widget overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _draw(self) -> Figure:
+        """The drawing for the current state (each widget says what it draws)."""
 
     def render(self) -> None:
         """Redraw now from the current state (the controls call this on every change)."""
