@@ -73,6 +73,17 @@ class Cluster:
             out.append(g)
         return out
 
+    def _pick_via(self, op: Operation) -> None:
+        """The node that receives the request: ``via=`` if given (it must exist), else one chosen
+        at random among the running nodes, like a load balancer that health-checks."""
+        if op.via:
+            self._require(op.via)
+            return
+        up = self.up()
+        if not up:
+            raise QuorumError(op.kind, op.key, 1, 0, False, "every node is down")
+        op.via = self._lb.choice(up)
+
     def _complete(self, op: Operation, reply: Optional[ClientReply], error) -> None:
         """An operation ended: its result (or error), the history, the callbacks."""
         if error is None:
@@ -282,13 +293,7 @@ class SimCluster(Cluster):
 
     def _start(self, client: Client, op: Operation) -> None:
         ep = self._endpoint(client.name)
-        if op.via:
-            self._require(op.via)
-        else:
-            up = self.up()
-            if not up:
-                raise QuorumError(op.kind, op.key, 1, 0, False, "every node is down")
-            op.via = self._lb.choice(up)
+        self._pick_via(op)
         self._req += 1
         op.req_id = f"{client.name}#{self._req}"
         op.started = self.sim.now

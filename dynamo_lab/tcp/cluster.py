@@ -569,13 +569,7 @@ class TcpCluster(Cluster):
     # -- client plumbing ------------------------------------------------------------------------
 
     def _start(self, client: Client, op: Operation) -> None:
-        if op.via:
-            self._proc(op.via)
-        else:
-            up = self.up()
-            if not up:
-                raise QuorumError(op.kind, op.key, 1, 0, False, "every node is down")
-            op.via = self._lb.choice(up)
+        self._pick_via(op)
         with self._lock:
             self._req += 1
             op.req_id = f"{client.name}#{self._req}"
