@@ -1,0 +1,256 @@
+"""Open-loop load on a real 5-node (3,2,2) cluster: what happens past capacity.
+
+A closed-loop benchmark (``bench_tcp``) slows down with the server and so never overloads it.
+Here requests are sent at their *scheduled* time whatever happened to the earlier ones, as
+users of a web shop would, and each latency is measured from that scheduled time (so a
+request that waited in a queue, in the client or in a node, counts its wait). 50/50 gets and
+puts over 1,000 keys; a put carries the last context the load generator saw for its key, so
+siblings do not pile up.
+
+For each offered rate it prints p50/p99/p99.9 latency, the error rate and the *goodput*:
+answers that were useful (200 or 404 within ``GOOD_S`` of their scheduled time) per second.
+Beside it, the same load against minimal asyncio HTTP echo servers (one process per node),
+the ceiling of this client and loopback on this machine. The goal (issue 8): goodput at twice
+the capacity stays >= 80% of the goodput at capacity.
+
+Bounded: ``DURATION_S`` seconds of sending per rate, each request abandoned ``TIMEOUT_S``
+after its scheduled time. ``python -m bench openloop``; ``python bench/bench_openloop.py
+500 1000`` runs other rates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RATES = (250, 500, 1000, 2000)   # offered requests per second
+DURATION_S = 5.0                 # seconds of sending per rate
+TIMEOUT_S = 2.0                  # a request not answered this long after its slot is given up
+GOOD_S = 1.0                     # an answer later than this is not useful (goodput)
+KEYS = 1000
+NODES = 5
+
+
+def percentile(sorted_ms: list[float], q: float) -> float:
+    if not sorted_ms:
+        return float("nan")
+    return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))]
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: one request at a time, the answer parsed by hand
+    (Content-Length only, which is what aiohttp and the echo server send). Much lighter than
+    a full client, so that the load generator is not what saturates first."""
+
+    def __init__(self):
+        self.transport = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future | None = None
+        self.closed = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("connection closed"))
+
+    def data_received(self, data):
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0 or self.waiter is None or self.waiter.done():
+            return
+        head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        length = 0
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if len(self.buf) < end + 4 + length:
+            return
+        body = bytes(self.buf[end + 4:end + 4 + length])
+        del self.buf[:end + 4 + length]
+        self.waiter.set_result((int(head[0].split()[1]), body))
+
+
+class Pool:
+    """Idle connections to one node; a request with none idle opens a new one (open loop)."""
+
+    def __init__(self, address: str):
+        self.host, port = address.rsplit(":", 1)
+        self.port = int(port)
+        self.idle: list[_Conn] = []
+        self.all: set[_Conn] = set()
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
+        conn = None
+        while self.idle and conn is None:
+            c = self.idle.pop()
+            conn = None if c.closed else c
+        if conn is None:
+            _t, conn = await loop.create_connection(_Conn, self.host, self.port)
+            self.all.add(conn)
+        conn.waiter = loop.create_future()
+        conn.transport.write(f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                             f"Content-Length: {len(body)}\r\nContent-Type: application/json"
+                             f"\r\n\r\n".encode() + body)
+        try:
+            answer = await conn.waiter
+        except BaseException:       # a timeout or a cut: this connection is out of step
+            conn.transport.close()
+            self.all.discard(conn)
+            raise
+        self.idle.append(conn)
+        return answer
+
+    def close(self) -> None:
+        for c in self.all:
+            c.transport.close()
+
+
+async def open_loop(addresses: list[str], rate: int, contexts: dict) -> dict:
+    """Send ``rate`` requests per second for ``DURATION_S``; returns what happened."""
+    total = int(rate * DURATION_S)
+    latencies: list[float] = []          # ms, from the scheduled time, of useful answers
+    outcome = {"ok": 0, "late": 0, "overloaded": 0, "failed": 0, "timeout": 0}
+    lags: list[float] = []               # how late the sender itself was (ms)
+    pools = [Pool(a) for a in addresses]
+
+    async def one(i: int, scheduled: float) -> None:
+        key = f"ol:{(i * 7919) % KEYS}"
+        pool = pools[i % len(pools)]
+        left = TIMEOUT_S - (time.perf_counter() - scheduled)
+        try:
+            async with asyncio.timeout(left):
+                if i % 2:
+                    body = json.dumps({"value": {"i": i}, "context": contexts.get(key)})
+                    status, raw = await pool.request("PUT", f"/kv/{key}", body.encode())
+                else:
+                    status, raw = await pool.request("GET", f"/kv/{key}")
+        except TimeoutError:
+            outcome["timeout"] += 1
+            return
+        except (OSError, ValueError, IndexError):
+            outcome["failed"] += 1
+            return
+        elapsed_ms = (time.perf_counter() - scheduled) * 1000
+        try:
+            answer = json.loads(raw) if raw else None
+        except ValueError:
+            answer = None
+        if status in (200, 404):
+            if isinstance(answer, dict) and answer.get("context"):
+                contexts[key] = answer["context"]
+            if elapsed_ms <= GOOD_S * 1000:
+                outcome["ok"] += 1
+                latencies.append(elapsed_ms)
+            else:
+                outcome["late"] += 1
+        elif status == 503 and isinstance(answer, dict) and answer.get("error_kind") == "overloaded":
+            outcome["overloaded"] += 1
+        else:
+            outcome["failed"] += 1
+
+    tasks = set()
+    loop = asyncio.get_running_loop()
+    t0 = time.perf_counter() + 0.05
+    try:
+        for i in range(total):
+            scheduled = t0 + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lags.append((time.perf_counter() - scheduled) * 1000)
+            task = loop.create_task(one(i, scheduled))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:      # every request has its own timeout; this bound is a safety net
+            await asyncio.wait(tasks, timeout=TIMEOUT_S + 1.0)
+        for task in list(tasks):
+            task.cancel()
+            outcome["timeout"] += 1
+    finally:
+        for pool in pools:
+            pool.close()
+    lat = sorted(latencies)
+    lags.sort()
+    return {"rate": rate, "sent": total, **outcome, "p50": percentile(lat, 0.5),
+            "p99": percentile(lat, 0.99), "p999": percentile(lat, 0.999),
+            "goodput": outcome["ok"] / DURATION_S,
+            "errors": (outcome["failed"] + outcome["timeout"] + outcome["overloaded"]) / total,
+            "lag_p99": percentile(lags, 0.99)}
+
+
+def report_header(title: str) -> None:
+    print(f"  {title}")
+    print(f"    {'offered/s':>9} {'sent':>6} {'useful':>6} {'late':>5} {'503':>5} {'t/o':>5} "
+          f"{'fail':>5} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'goodput/s':>9} "
+          f"{'errors':>7} {'lag p99':>8}")
+
+
+def report(r: dict) -> None:
+    print(f"    {r['rate']:>9,} {r['sent']:>6,} {r['ok']:>6,} {r['late']:>5,} "
+          f"{r['overloaded']:>5,} {r['timeout']:>5,} {r['failed']:>5,} {r['p50']:>8.1f} "
+          f"{r['p99']:>8.1f} {r['p999']:>9.1f} {r['goodput']:>9,.0f} {r['errors']:>7.1%} "
+          f"{r['lag_p99']:>7.1f}", flush=True)
+
+
+def run_rates(addresses: list[str], rates) -> list[dict]:
+    contexts: dict = {}
+    out = []
+    for rate in rates:
+        r = asyncio.run(open_loop(addresses, rate, contexts))
+        report(r)
+        out.append(r)
+    return out
+
+
+def verdict(results: list[dict]) -> str:
+    """Capacity is the offered rate with the best goodput; compare the goodput at twice it."""
+    best = max(results, key=lambda r: r["goodput"])
+    double = [r for r in results if r["rate"] == 2 * best["rate"]]
+    if not double:
+        return (f"best goodput {best['goodput']:,.0f}/s at {best['rate']:,}/s offered; "
+                f"no rate at twice that in this run")
+    ratio = double[0]["goodput"] / best["goodput"] if best["goodput"] else float("nan")
+    return (f"capacity ~{best['rate']:,}/s offered (goodput {best['goodput']:,.0f}/s); at "
+            f"{double[0]['rate']:,}/s goodput {double[0]['goodput']:,.0f}/s = {ratio:.0%} of it "
+            f"({'meets' if ratio >= 0.8 else 'misses'} the >= 80% goal)")
+
+
+def echo_ceiling(rates) -> list[dict]:
+    here = Path(__file__).resolve().parent
+    procs = [subprocess.Popen([sys.executable, str(here / "bench_tcp.py"), "--echo-server"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(NODES)]
+    try:
+        addresses = [f"127.0.0.1:{int(p.stdout.readline())}" for p in procs]
+        return run_rates(addresses, rates)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def main(rates=RATES) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dynamo_lab.tcp.cluster import TcpCluster
+    print(f"  open loop: {DURATION_S:.0f} s per rate, 50/50 get/put over {KEYS:,} keys, latency "
+          f"from the scheduled send time; useful = 200/404 within {GOOD_S:.0f} s; requests "
+          f"abandoned after {TIMEOUT_S:.0f} s; {os.cpu_count()} CPU(s)")
+    report_header(f"{NODES}-node (3,2,2) TcpCluster on loopback (SQLite, synchronous=FULL):")
+    with TcpCluster(nodes=NODES, n=3, r=2, w=2, seed=1, log_level="WARNING") as cluster:
+        results = run_rates([cluster.http_address(n) for n in cluster.nodes], rates)
+    print(f"  {verdict(results)}")
+    report_header(f"ceiling: minimal asyncio HTTP echo servers, {NODES} processes, same load:")
+    echo_ceiling(rates)
+
+
+if __name__ == "__main__":
+    main(tuple(int(a) for a in sys.argv[1:]) or RATES)
