@@ -123,7 +123,7 @@ async def open_loop(addresses: list[str], rate: int, contexts: dict) -> dict:
     lags: list[float] = []               # how late the sender itself was (ms)
     pools = [Pool(a) for a in addresses]
 
-    async def one(i: int, scheduled: float) -> None:
+    async def one(i: int, scheduled: float) -> str:
         key = f"ol:{(i * 7919) % KEYS}"
         pool = pools[i % len(pools)]
         left = TIMEOUT_S - (time.perf_counter() - scheduled)
@@ -135,11 +135,9 @@ async def open_loop(addresses: list[str], rate: int, contexts: dict) -> dict:
                 else:
                     status, raw = await pool.request("GET", f"/kv/{key}")
         except TimeoutError:
-            outcome["timeout"] += 1
-            return
+            return "timeout"
         except (OSError, ValueError, IndexError):
-            outcome["failed"] += 1
-            return
+            return "failed"
         elapsed_ms = (time.perf_counter() - scheduled) * 1000
         try:
             answer = json.loads(raw) if raw else None
@@ -149,14 +147,16 @@ async def open_loop(addresses: list[str], rate: int, contexts: dict) -> dict:
             if isinstance(answer, dict) and answer.get("context"):
                 contexts[key] = answer["context"]
             if elapsed_ms <= GOOD_S * 1000:
-                outcome["ok"] += 1
                 latencies.append(elapsed_ms)
-            else:
-                outcome["late"] += 1
-        elif status == 503 and isinstance(answer, dict) and answer.get("error_kind") == "overloaded":
-            outcome["overloaded"] += 1
-        else:
-            outcome["failed"] += 1
+                return "ok"
+            return "late"
+        if status == 503 and isinstance(answer, dict) and answer.get("error_kind") == "overloaded":
+            return "overloaded"
+        return "failed"
+
+    def done(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        outcome["timeout" if task.cancelled() else task.result()] += 1
 
     tasks = set()
     loop = asyncio.get_running_loop()
@@ -170,12 +170,13 @@ async def open_loop(addresses: list[str], rate: int, contexts: dict) -> dict:
             lags.append((time.perf_counter() - scheduled) * 1000)
             task = loop.create_task(one(i, scheduled))
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(done)
         if tasks:      # every request has its own timeout; this bound is a safety net
-            await asyncio.wait(tasks, timeout=TIMEOUT_S + 1.0)
-        for task in list(tasks):
+            await asyncio.wait(set(tasks), timeout=TIMEOUT_S + 1.0)
+        pending = list(tasks)
+        for task in pending:
             task.cancel()
-            outcome["timeout"] += 1
+        await asyncio.gather(*pending, return_exceptions=True)
     finally:
         for pool in pools:
             pool.close()

@@ -102,9 +102,14 @@ def load_state(path: str) -> dict:
 
 
 def save_state(path: str, state: dict) -> None:
+    """Write the state atomically, readable by this user only (it holds the cluster's secret
+    and admin token): the file is created 0600, never widened afterwards."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(state, fh, indent=2)
     os.replace(tmp, path)
 
@@ -398,11 +403,31 @@ def cmd_delete(args) -> int:
 
 # -- one node -----------------------------------------------------------------------------------
 
+def read_secret(path: Optional[str]) -> str:
+    """The cluster's secret: the first line of ``path``, else ``$DYNAMO_LAB_SECRET``. Never
+    an argument: every user of the machine can read a command line in ``ps``."""
+    from .tcp.process import SECRET_ENV
+    how = (f"put it in a file only you can read (umask 077; echo SECRET > FILE) and pass "
+           f"--secret-file FILE, or set {SECRET_ENV}; every node of a cluster needs the same one")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                secret = fh.readline().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read --secret-file {path}: {exc.strerror or exc}") from None
+        if not secret:
+            raise CliError(f"--secret-file {path} is empty; {how}")
+        return secret
+    secret = os.environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        raise CliError(f"a node needs the cluster's secret to authenticate its peers: {how}")
+    return secret
+
+
 def cmd_node(args) -> int:
     from .errors import ConfigError
     from .node import NodeConfig
-    from .tcp.cluster import CLUSTER_KEY_ENV, TOKEN_ENV
-    from .tcp.process import NodeOptions, run
+    from .tcp.process import CLUSTER_KEY_ENV, TOKEN_ENV, NodeOptions, run
     config = parse_json_value(args.config, "--config") if args.config else {}
     if not isinstance(config, dict):
         raise CliError("--config must be a JSON object of NodeConfig fields")
@@ -423,13 +448,15 @@ def cmd_node(args) -> int:
     faults = parse_json_value(args.faults, "--faults") if args.faults else {}
     if not isinstance(faults, dict):
         raise CliError("--faults must be a JSON object such as {\"blocked\": [[\"A\",\"C\"]]}")
+    secret = read_secret(args.secret_file)
     members = [m for m in (args.members or "").split(",") if m]
     if not members and not seeds:
         members = [args.id]       # a cluster of one, which others can join through it
     opts = NodeOptions(args.id, args.data_dir, host=args.host, port=args.port,
                        http_port=args.http_port, members=members, seeds=list(seeds),
                        peers={k: v for k, v in peers.items() if v}, config=cfg, seed=args.seed,
-                       cluster=args.cluster, token=os.environ.get(TOKEN_ENV, ""), faults=faults,
+                       cluster=args.cluster, secret=secret, token=os.environ.get(TOKEN_ENV, ""),
+                       faults=faults,
                        ready_file=args.ready_file, hello_timeout_s=args.hello_timeout,
                        port_fallback=args.port_fallback, exit_with_parent=args.exit_with_parent)
     return run(opts, args.log_level)
@@ -555,11 +582,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Prints `READY {json}` with the ports it got, then serves "
                                     "until SIGTERM or Ctrl-C.",
                         epilog="example, a 3-node cluster by hand:\n"
+                               "  (umask 077; python -c 'import secrets; print(secrets.token_hex(32))'"
+                               " > secret)\n"
                                "  dynamo-lab node --id A --port 7001 --http-port 8001 --members A,B,C "
-                               "--peers B=127.0.0.1:7002,C=127.0.0.1:7003 --data-dir data\n"
+                               "--peers B=127.0.0.1:7002,C=127.0.0.1:7003 --data-dir data "
+                               "--secret-file secret\n"
                                "  (and the same for B and C)\n"
                                "a node joining a running cluster:\n"
-                               "  dynamo-lab node --id D --seeds A=127.0.0.1:7001 --data-dir data")
+                               "  dynamo-lab node --id D --seeds A=127.0.0.1:7001 --data-dir data "
+                               "--secret-file secret\n"
+                               "admin endpoints (partition, heal...) answer only requests carrying "
+                               "$DYNAMO_LAB_TOKEN in X-Dynamo-Token; without it they are off.")
     nd.add_argument("--id", required=True, help="the node's name, e.g. A")
     nd.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     nd.add_argument("--port", type=int, default=0, help="peer port (default 0: the OS picks)")
@@ -578,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     nd.add_argument("--seed", type=int, default=0, help="seed of the node's random choices")
     nd.add_argument("--cluster", default="dynamo-lab",
                     help="cluster name checked in every hello (nodes of another cluster are refused)")
+    nd.add_argument("--secret-file", metavar="FILE",
+                    help="file whose first line is the cluster's secret, which peers prove they "
+                         "hold (default: $DYNAMO_LAB_SECRET; never pass the secret itself)")
     nd.add_argument("--faults", metavar="JSON", help="initial fault rules {\"blocked\": [[src,dst],...]}")
     nd.add_argument("--ready-file", metavar="FILE", help="write the ports as JSON here once ready")
     nd.add_argument("--hello-timeout", type=float, default=5.0, metavar="S",

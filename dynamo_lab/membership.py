@@ -8,6 +8,13 @@ that member published about itself. Views are merged by one rule, :func:`merge_s
 * on a tie, the further status wins (``up`` < ``leaving`` < ``left``), so a departure is
   never forgotten.
 
+A member's generation is the member's own to raise: gossip *relayed* by another node may carry
+a member's next generation (a restart, ``+1``, status ``up``) but no bigger jump and no new
+generation that announces anything else (:func:`relayed_claim_ok`); the member tells such
+news itself. And a member that hears a claim about itself with a generation above its own (a
+forgery, or word from a life before its disk was wiped) takes a generation above that claim,
+so no claim, however large, can evict it for good.
+
 Failure detection is *local*, as in Dynamo: node A suspects B when B's heartbeat has not
 risen for ``suspect_after_s`` of A's time, or when B failed to answer one of A's requests and
 A has heard nothing directly from B since. Suspicion only steers the sloppy quorum (skip B,
@@ -22,6 +29,8 @@ from typing import Iterable, Mapping
 from .messages import MemberState
 
 STATUS_RANK = {"up": 0, "leaving": 1, "left": 2}
+#: Generations and heartbeats stay exact JSON numbers (below 2**53) in every language.
+MAX_COUNTER = 2 ** 53
 
 
 def merge_state(a: MemberState | None, b: MemberState) -> MemberState:
@@ -34,6 +43,18 @@ def merge_state(a: MemberState | None, b: MemberState) -> MemberState:
     ka = (a.generation, a.heartbeat, STATUS_RANK.get(a.status, 0), a.tokens, a.address)
     kb = (b.generation, b.heartbeat, STATUS_RANK.get(b.status, 0), b.tokens, b.address)
     return a if ka >= kb else b
+
+
+def relayed_claim_ok(known: MemberState | None, claim: MemberState) -> bool:
+    """May gossip from a node other than ``claim.node`` change what we hold (``known``)?
+
+    Yes within the generation we know (heartbeats and status spread epidemically), for a
+    member we have not heard of (a join spreads the same way), and for a restart: the next
+    generation, status ``up``. Anything else about a new generation only the member says.
+    """
+    if known is None or claim.generation <= known.generation:
+        return True
+    return claim.generation == known.generation + 1 and claim.status == "up"
 
 
 def merge_views(local: Mapping[str, MemberState],
@@ -88,18 +109,26 @@ class Membership:
 
     # -- gossip ---------------------------------------------------------------------------
 
-    def merge(self, remote: Iterable[MemberState], now: float) -> bool:
-        """Merge gossip. Returns True when the ring may have changed (members, status, tokens)."""
+    def merge(self, remote: Iterable[MemberState], now: float, src: str | None = None) -> bool:
+        """Merge gossip (``src``: the node it came from; claims it relays about others are
+        bounded by :func:`relayed_claim_ok`). Returns True when the ring may have changed
+        (members, status, tokens)."""
         before = self.ring_signature()
         for st in remote:
             if st.node == self.me:
-                # Others may hold an old word of mine (from before a restart): outrank it.
+                # Others may hold an old word of mine (from before a restart, or forged):
+                # outrank it. My generation is mine to raise, above any claim.
                 mine = self.mine
-                if (st.generation, st.heartbeat) > (mine.generation, mine.heartbeat) \
-                        and st.generation >= mine.generation:
+                if st.generation > mine.generation:
+                    self.view[self.me] = replace(
+                        mine, generation=min(st.generation + 1, MAX_COUNTER - 1), heartbeat=0)
+                elif st.generation == mine.generation and st.heartbeat >= mine.heartbeat \
+                        and st != mine:
                     self.view[self.me] = replace(mine, heartbeat=st.heartbeat + 1)
                 continue
             old = self.view.get(st.node)
+            if src is not None and st.node != src and not relayed_claim_ok(old, st):
+                continue
             new = merge_state(old, st)
             if old is None or (new.generation, new.heartbeat) > (old.generation, old.heartbeat):
                 self._last_rise[st.node] = now

@@ -190,6 +190,9 @@ def test_partition_through_admin_endpoints_concurrent_writes_then_heal_gives_sib
         for name in cluster.nodes:
             code, body = http_json("POST", cluster.http_address(name), "/admin/partition",
                                    {"blocked": blocked})
+            assert code == 403, "even on loopback, an admin request needs the token"
+            code, body = http_json("POST", cluster.http_address(name), "/admin/partition",
+                                   {"blocked": blocked}, token=cluster.token)
             assert code == 200 and len(body["blocked"]) == 12
         eventually(lambda: all(set(cluster.status(n)["suspected"]) == set(right)
                                for n in left), what="each side suspects the other")
@@ -204,7 +207,8 @@ def test_partition_through_admin_endpoints_concurrent_writes_then_heal_gives_sib
         cluster.restart("E")
         assert cluster.status("E")["transport"]["faults"]["blocked"] == sorted(blocked)
         for name in cluster.nodes:
-            assert http_json("POST", cluster.http_address(name), "/admin/heal", {})[0] == 200
+            assert http_json("POST", cluster.http_address(name), "/admin/heal", {},
+                             token=cluster.token)[0] == 200
 
         def siblings():
             res = alice.get("cart")

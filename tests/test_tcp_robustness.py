@@ -20,17 +20,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dynamo_lab.errors import ProtocolError
-from dynamo_lab.messages import Gossip, GossipTick, MemberState, dumps
+from dynamo_lab.errors import ConfigError
+from dynamo_lab.messages import Gossip, GossipTick, MemberState, ReplicaPut, dumps
 from dynamo_lab.node import NodeConfig
-from dynamo_lab.tcp.framing import (MAX_FRAME_BYTES, FrameDecoder, FrameError, encode_frame,
-                                    hello_payload, parse_hello, read_frame)
-from dynamo_lab.tcp.http_api import (BadRequest, is_trusted, make_app, parse_delete_body,
+from dynamo_lab.tcp.framing import (MAX_FRAME_BYTES, FrameDecoder, FrameError, check_welcome,
+                                    encode_frame, hello_payload, new_nonce, parse_challenge,
+                                    parse_hello, read_frame, welcome_payload)
+from dynamo_lab.tcp.http_api import (BadRequest, admin_refusal, make_app, parse_delete_body,
                                      parse_put_body, status_for)
 from dynamo_lab.tcp.process import NodeOptions, NodeRuntime
 
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=60,
                     suppress_health_check=[HealthCheck.too_slow])
 CLUSTER = "test-cluster"
+SECRET = "test-secret-0123456789abcdef"
+N1, N2 = "1" * 32, "2" * 32
 
 
 # -- the frame decoder, on its own --------------------------------------------------------------
@@ -85,17 +89,45 @@ def test_read_frame_tells_a_clean_end_from_a_cut_frame():
         asyncio.run(feed(struct.pack(">I", 5) + b"ab"))
 
 
+def _hello(node="B", cluster=CLUSTER, secret=SECRET, server="A", server_nonce=N1, nonce=N2):
+    return hello_payload(node, "127.0.0.1:1", cluster, secret, server=server,
+                         server_nonce=server_nonce, nonce=nonce)
+
+
 @pytest.mark.parametrize("payload,match", [
     (b"not json", "not valid JSON"),
-    (b"[1,2]", "first frame must be a hello"),
-    (json.dumps({"hello": {"node": "", "protocol": 1, "cluster": CLUSTER}}).encode(), "no valid node"),
-    (json.dumps({"hello": {"node": "B", "protocol": 99, "cluster": CLUSTER}}).encode(), "protocol"),
-    (hello_payload("B", "127.0.0.1:1", "other"), "belongs to cluster 'other'"),
+    (b"[1,2]", "the hello frame was expected"),
+    (json.dumps({"hello": {"node": "", "protocol": 2, "cluster": CLUSTER}}).encode(), "no valid node"),
+    (json.dumps({"hello": {"node": "B", "protocol": 1, "cluster": CLUSTER}}).encode(), "protocol 1"),
+    (json.dumps({"hello": {"node": "B", "protocol": 2, "cluster": CLUSTER, "nonce": N2}}).encode(),
+     "does not prove it holds the cluster's secret"),                   # the old hello: no proof
+    (_hello(cluster="other"), "belongs to cluster 'other'"),
+    (_hello(secret="another-secret"), "does not prove"),
+    (_hello(server_nonce=N2), "does not prove"),                          # replayed elsewhere
+    (_hello(server="C"), "does not prove"),                               # meant for another node
 ])
 def test_a_bad_hello_says_what_is_wrong(payload, match):
     with pytest.raises(ProtocolError, match=match):
-        parse_hello(payload, CLUSTER)
-    assert parse_hello(hello_payload("B", "127.0.0.1:1", CLUSTER), CLUSTER) == ("B", "127.0.0.1:1")
+        parse_hello(payload, CLUSTER, SECRET, server="A", server_nonce=N1)
+    assert parse_hello(_hello(), CLUSTER, SECRET, server="A", server_nonce=N1) == \
+        ("B", "127.0.0.1:1", N2)
+
+
+def test_the_welcome_proves_the_listener_holds_the_secret_too():
+    good = welcome_payload("A", CLUSTER, SECRET, client="B", nonce=N2)
+    check_welcome(good, CLUSTER, SECRET, server="A", client="B", nonce=N2)
+    for payload, kw in [(good, dict(nonce=N1)), (good, dict(server="C")),
+                        (welcome_payload("A", CLUSTER, "other", client="B", nonce=N2), {})]:
+        with pytest.raises(ProtocolError, match="does not prove"):
+            check_welcome(payload, CLUSTER, SECRET, **{**dict(server="A", client="B", nonce=N2),
+                                                       **kw})
+    with pytest.raises(ValueError, match="secret"):
+        hello_payload("B", "", CLUSTER, "", server="A", server_nonce=N1, nonce=N2)
+
+
+def test_a_node_without_a_secret_refuses_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="needs the cluster's secret"):
+        NodeRuntime(NodeOptions("A", str(tmp_path), members=["A"]))
 
 
 # -- one live node in this process --------------------------------------------------------------
@@ -106,7 +138,7 @@ def live_node(tmp_path, **config):
     loop = asyncio.new_event_loop()
     cfg = NodeConfig(n=1, r=1, w=1, gossip_interval_s=0.2, **config)
     opts = NodeOptions("A", str(tmp_path), members=["A"], config=cfg, cluster=CLUSTER,
-                       hello_timeout_s=0.3, max_frame_bytes=4096)
+                       secret=SECRET, token="tok", hello_timeout_s=0.3, max_frame_bytes=4096)
     runtime = NodeRuntime(opts)
     loop.run_until_complete(runtime.start())
     try:
@@ -125,9 +157,24 @@ def still_serving(loop, runtime) -> None:
     assert runtime.transport.server.is_serving()
 
 
-async def _talk(runtime, chunks: list[bytes], wait_close: bool = True) -> bytes:
+async def _talk(runtime, chunks: list[bytes], wait_close: bool = True, *,
+                as_node: str | None = "B", secret: str = SECRET) -> bytes:
+    """Connect to the node's peer port, do the handshake as ``as_node`` holding ``secret``
+    (skip it with ``as_node=None``), send ``chunks`` and return what the node sent back (b""
+    once it closed the connection)."""
     host, port = runtime.transport.address.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
+    if as_node is not None:
+        server, server_nonce = parse_challenge(await read_frame(reader))
+        nonce = new_nonce()
+        writer.write(encode_frame(hello_payload(as_node, "127.0.0.1:9", CLUSTER, secret,
+                                                server=server, server_nonce=server_nonce,
+                                                nonce=nonce)))
+        welcome = await read_frame(reader)
+        if welcome is None:       # refused: the node closed the connection
+            writer.close()
+            return b""
+        check_welcome(welcome, CLUSTER, secret, server=server, client=as_node, nonce=nonce)
     for c in chunks:
         writer.write(c)
     await writer.drain()
@@ -141,22 +188,21 @@ async def _talk(runtime, chunks: list[bytes], wait_close: bool = True) -> bytes:
     return data
 
 
-def hello(node: str = "B") -> bytes:
-    return encode_frame(hello_payload(node, "127.0.0.1:9", CLUSTER))
-
-
-@pytest.mark.parametrize("chunks,log", [
-    ([], "no hello within 0.3 s"),
-    ([struct.pack(">I", 10**9)], "exceeds the 4096-byte limit"),
-    ([encode_frame(b"[]")], "first frame must be a hello"),
-    ([hello("A")], "claims to be this node"),
-    ([hello(), struct.pack(">I", 10**6)], "exceeds the 4096-byte limit"),
+@pytest.mark.parametrize("chunks,as_node,log", [
+    ([], None, "no hello within 0.3 s"),
+    ([struct.pack(">I", 10**9)], None, "exceeds the 4096-byte limit"),
+    ([encode_frame(b"[]")], None, "the hello frame was expected"),
+    ([encode_frame(_hello())], None, "does not prove it holds the cluster's secret"),  # replay
+    ([], "A", "claims to be this node"),
+    ([struct.pack(">I", 10**6)], "B", "exceeds the 4096-byte limit"),
 ])
 def test_a_peer_that_breaks_the_protocol_is_disconnected_with_a_log_line(tmp_path, caplog,
-                                                                        chunks, log):
+                                                                        chunks, as_node, log):
     with live_node(tmp_path) as (loop, runtime):
         with caplog.at_level(logging.INFO):
-            assert loop.run_until_complete(_talk(runtime, chunks)) == b""
+            answer = loop.run_until_complete(_talk(runtime, chunks, as_node=as_node))
+            if as_node is None:          # what the node sent before closing: its challenge
+                assert parse_challenge(FrameDecoder().feed(answer)[0])[0] == "A"
         assert log in caplog.text
         assert "refused input from" in caplog.text
         still_serving(loop, runtime)
@@ -165,7 +211,7 @@ def test_a_peer_that_breaks_the_protocol_is_disconnected_with_a_log_line(tmp_pat
 def test_a_peer_that_vanishes_mid_frame_is_logged_and_forgotten(tmp_path, caplog):
     with live_node(tmp_path) as (loop, runtime):
         with caplog.at_level(logging.INFO):
-            loop.run_until_complete(_talk(runtime, [hello(), struct.pack(">I", 100) + b"{\"ty"],
+            loop.run_until_complete(_talk(runtime, [struct.pack(">I", 100) + b"{\"ty"],
                                           wait_close=False))
             loop.run_until_complete(asyncio.sleep(0))   # let the server notice the EOF
             deadline = loop.time() + 5
@@ -178,8 +224,7 @@ def test_a_peer_that_vanishes_mid_frame_is_logged_and_forgotten(tmp_path, caplog
 def test_unknown_or_forbidden_messages_are_refused_and_the_connection_stays_open(tmp_path, caplog):
     with live_node(tmp_path) as (loop, runtime):
         good = Gossip((MemberState("B", 1, 1, "up", ("12345",), "127.0.0.1:9"),), reply=False)
-        frames = [hello(),
-                  encode_frame(b"{\"type\": \"Launch\"}"),             # unknown type
+        frames = [encode_frame(b"{\"type\": \"Launch\"}"),             # unknown type
                   encode_frame(b"\xff\xfe"),                            # not UTF-8 JSON
                   encode_frame(dumps(GossipTick())),                    # a timer from the wire
                   encode_frame(b"{\"type\": \"AdminLeave\"}"),          # admin only
@@ -213,7 +258,7 @@ def test_arbitrary_frames_from_a_peer_never_take_the_node_down(tmp_path):
                             max_size=4).map(lambda d: json.dumps(d).encode())),
             max_size=5))
         def check(payloads):
-            frames = [hello()] + [encode_frame(p) for p in payloads]
+            frames = [encode_frame(p) for p in payloads]
             loop.run_until_complete(_talk(runtime, frames, wait_close=False))
             assert runtime.node is not None and not runtime.node.left
 
@@ -306,44 +351,140 @@ def test_arbitrary_http_bodies_get_a_meaningful_status_and_the_node_stays_up(tmp
         still_serving(loop, runtime)
 
 
-def test_admin_endpoints_answer_loopback_or_the_token_only(tmp_path):
-    assert is_trusted("127.0.0.1", None, "")
-    assert is_trusted("::1", None, "tok")
-    assert not is_trusted("10.1.2.3", None, "tok")
-    assert not is_trusted("10.1.2.3", "nope", "tok")
-    assert not is_trusted("10.1.2.3", "", "")
-    assert is_trusted("10.1.2.3", "tok", "tok")
-    assert not is_trusted(None, None, "tok")
+def test_admin_needs_the_token_everywhere_and_refuses_foreign_origins():
+    own = ("http://127.0.0.1:8001",)
+    assert admin_refusal("tok", None, "tok", own) == ""
+    assert admin_refusal("tok", "http://127.0.0.1:8001", "tok", own) == ""
+    assert "need the cluster's token" in admin_refusal(None, None, "tok", own)   # loopback too
+    assert "need the cluster's token" in admin_refusal("nope", None, "tok", own)
+    assert "cross-origin" in admin_refusal("tok", "http://evil.example", "tok", own)
+    assert "cross-origin" in admin_refusal("tok", "null", "tok", own)
+    assert "are off" in admin_refusal("", None, "", own)
+    assert "are off" in admin_refusal("anything", None, "", own)
 
+
+def test_admin_endpoints_refuse_loopback_without_token_and_cross_site_posts(tmp_path):
     with live_node(tmp_path) as (loop, runtime):
-        runtime.opts.token = "tok"
-        app = make_app(runtime)
-
-        class FarAway:
-            def get_extra_info(self, name, default=None):
-                return ("10.1.2.3", 5555) if name == "peername" else default
-
-            def is_closing(self):
-                return False
-
-        async def heal(headers):
-            req = make_mocked_request("POST", "/admin/heal", headers=headers, app=app,
-                                      transport=FarAway())
-            handler = next(r.handler for r in app.router.routes()
-                           if r.resource.canonical == "/admin/heal")
-            return await handler(req)
-
-        assert loop.run_until_complete(heal({})).status == 403
-        assert loop.run_until_complete(heal({"X-Dynamo-Token": "tok"})).status == 200
-        code, body = loop.run_until_complete(_http(runtime, "POST", "/admin/partition",
-                                                   json.dumps({"groups": [["A"], ["B"]]})))
+        run = loop.run_until_complete
+        groups = json.dumps({"groups": [["A"], ["B"]]})
+        tok = {"X-Dynamo-Token": "tok"}
+        # What a web page can send without a preflight: a text/plain POST, no custom header.
+        csrf = {"Content-Type": "text/plain", "Origin": "http://evil.example"}
+        for headers in ({}, csrf, {**csrf, **tok}, {"X-Dynamo-Token": "wrong"}):
+            code, body = run(_http(runtime, "POST", "/admin/partition", groups, headers))
+            assert code == 403 and body["error"], (headers, body)
+        assert runtime.rules.blocked == set(), "nothing was partitioned"
+        for path in ("/admin/faults", "/admin/local/cart"):
+            assert run(_http(runtime, "GET", path))[0] == 403
+        code, body = run(_http(runtime, "POST", "/admin/partition", groups, tok))
         assert code == 200 and body["blocked"] == [["A", "B"], ["B", "A"]]
-        code, body = loop.run_until_complete(_http(runtime, "POST", "/admin/partition",
-                                                   json.dumps({"groups": [["A"]]})))
+        own = {**tok, "Origin": f"http://{runtime.http_address}"}
+        assert run(_http(runtime, "POST", "/admin/heal", "{}", own))[0] == 200
+        code, body = run(_http(runtime, "POST", "/admin/partition",
+                               json.dumps({"groups": [["A"]]}), tok))
         assert code == 400 and "at least two groups" in body["error"]
-        code, body = loop.run_until_complete(_http(runtime, "POST", "/admin/drop",
-                                                   json.dumps({"probability": 2})))
+        code, body = run(_http(runtime, "POST", "/admin/drop", json.dumps({"probability": 2}), tok))
         assert code == 400 and "0 <= p <= 1" in body["error"]
+
+
+# -- peers prove they hold the cluster's secret ---------------------------------------------------
+
+def _wait(loop, check, what: str) -> None:
+    deadline = loop.time() + 5
+    while not check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        loop.run_until_complete(asyncio.sleep(0.01))
+
+
+def test_a_forged_replica_put_without_the_secret_is_refused_and_never_stored(tmp_path, caplog):
+    with live_node(tmp_path) as (loop, runtime):
+        assert loop.run_until_complete(runtime.request("put", "real", ["book"])).ok
+        versions = tuple(runtime.store.get("real"))
+        forged = encode_frame(dumps(ReplicaPut("r1", "forged", versions)))
+        with caplog.at_level(logging.INFO):
+            # Knowing the cluster id (it is in `ps`) is not enough any more.
+            assert loop.run_until_complete(_talk(runtime, [forged], secret="guess")) == b""
+            assert loop.run_until_complete(_talk(runtime, [forged], as_node=None)) != b""
+        assert "does not prove it holds the cluster's secret" in caplog.text
+        assert list(runtime.store.get("forged")) == []
+        # The same frame from a peer that holds the secret is stored: the test can fail.
+        loop.run_until_complete(_talk(runtime, [forged], wait_close=False))
+        _wait(loop, lambda: list(runtime.store.get("forged")), "the genuine ReplicaPut")
+        still_serving(loop, runtime)
+
+
+def test_the_connecting_side_checks_the_listener_too(tmp_path, caplog):
+    """A node that dials a peer holding another secret sends it nothing."""
+    async def scenario():
+        from dynamo_lab.tcp.transport import Transport
+        got = []
+        honest = Transport("A", CLUSTER, lambda s, m: got.append(m), secret=SECRET,
+                           hello_timeout_s=1.0)
+        other = Transport("B", CLUSTER, lambda s, m: got.append(m), secret="not-ours",
+                          hello_timeout_s=1.0)
+        addr_b = await other.listen()
+        await other.start_serving()
+        await honest.listen()
+        await honest.start_serving()
+        honest.address_book["B"] = addr_b
+        try:
+            honest.send("B", Gossip((MemberState("A", 1, 1, "up", ("1",), honest.address),),
+                                    False))
+            deadline = asyncio.get_running_loop().time() + 5
+            while honest.links["B"].failures == 0:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.01)
+            return got, honest.links["B"].sent, other.refused
+        finally:
+            await honest.close()
+            await other.close()
+
+    with caplog.at_level(logging.INFO):
+        got, sent, refused = asyncio.run(scenario())
+    assert got == [] and sent == 0 and refused == 1
+    assert "does not prove it holds the cluster's secret" in caplog.text
+
+
+def test_gossip_relayed_about_another_node_cannot_evict_it_and_its_own_word_counts(tmp_path):
+    with live_node(tmp_path) as (loop, runtime):
+        def view():
+            return runtime.node.membership.view
+
+        tokens = ("12345",)
+        e1 = MemberState("E", 1, 5, "up", tokens, "127.0.0.1:9")
+
+        def gossip(src, *states):
+            loop.run_until_complete(_talk(runtime, [encode_frame(dumps(Gossip(states, False)))],
+                                          wait_close=False, as_node=src))
+
+        gossip("B", MemberState("B", 1, 1, "up", ("999",), "127.0.0.1:9"), e1)
+        _wait(loop, lambda: view().get("E") == e1, "E to join through B")
+        # B says E left with a huge generation: a generation is the node's own to raise.
+        gossip("B", MemberState("E", 10**9, 0, "left", (), "127.0.0.1:9"),
+                    MemberState("E", 2, 0, "left", (), "127.0.0.1:9"),
+                    MemberState("E", 3, 0, "up", tokens, "127.0.0.1:9"))
+        gossip("B", MemberState("B", 1, 2, "up", ("999",), "127.0.0.1:9"))   # a marker
+        _wait(loop, lambda: view()["B"].heartbeat == 2, "B's marker")
+        assert view()["E"] == e1
+        # B may relay E's restart (next generation, up), and E may say anything of itself.
+        e2 = MemberState("E", 2, 0, "up", tokens, "127.0.0.1:9")
+        gossip("B", e2)
+        _wait(loop, lambda: view()["E"] == e2, "E's restart relayed by B")
+        e9 = MemberState("E", 9, 0, "leaving", tokens, "127.0.0.1:9")
+        gossip("E", e9)
+        _wait(loop, lambda: view()["E"] == e9, "E's own word")
+
+
+def test_a_claim_about_this_node_above_its_generation_is_outranked_and_persisted(tmp_path):
+    with live_node(tmp_path) as (loop, runtime):
+        assert runtime.node.membership.mine.generation == 1
+        forged = MemberState("A", 10**6, 7, "left", (), "127.0.0.1:9")
+        frame = encode_frame(dumps(Gossip((forged,), False)))
+        loop.run_until_complete(_talk(runtime, [frame], wait_close=False))
+        m = runtime.node.membership
+        _wait(loop, lambda: m.mine.generation == 10**6 + 1, "A to outrank the claim")
+        assert m.mine.status == "up" and runtime.store.get_meta("generation") == str(10**6 + 1)
+        still_serving(loop, runtime)
 
 
 def test_status_codes_follow_the_reply():

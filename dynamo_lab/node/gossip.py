@@ -17,7 +17,7 @@ import json
 
 from ..errors import ProtocolError
 from ..hashing import RING_SIZE
-from ..membership import STATUS_RANK
+from ..membership import MAX_COUNTER, STATUS_RANK
 from ..messages import (Gossip as GossipMsg, GossipTick, MemberState, RebalanceTick, Transfer,
                         TransferAck)
 from ..membership import Membership
@@ -91,10 +91,15 @@ class Gossip:
             problem = member_problem(st)
             if problem:
                 raise ProtocolError(f"gossip from {src} about {st.node!r}: {problem}")
-        if m.merge(msg.view, node.now):
+        generation = m.mine.generation
+        if m.merge(msg.view, node.now, src=src):
             self._persist()
             ring = node.ring
             node.note(f"ring changed: {ring.nodes if ring is not None else []}")
+        if m.mine.generation != generation:    # a claim about me outranked me: raise mine
+            node.store.set_meta("generation", str(m.mine.generation))
+            self._persist()
+            node.note(f"generation raised to {m.mine.generation} above gossip about this node")
         if msg.reply and not node.left:
             node.send(src, GossipMsg(tuple(m.view.values()), reply=False))
 
@@ -192,8 +197,8 @@ def member_problem(st: MemberState) -> str:
         return "a member is a non-empty node id"
     if st.status not in STATUS_RANK:
         return f"unknown status {st.status!r}"
-    if st.generation < 0 or st.heartbeat < 0:
-        return "generation and heartbeat are never negative"
+    if not (0 <= st.generation < MAX_COUNTER and 0 <= st.heartbeat < MAX_COUNTER):
+        return "generation and heartbeat are whole numbers in [0, 2**53)"
     if st.status == "up" and not st.tokens:
         return "a member that is up owns at least one token"
     for t in st.tokens:

@@ -50,8 +50,7 @@ from ..storage import SqliteStore
 from ..versions import Versioned
 from .http_client import http_json, kv_path
 
-TOKEN_ENV = "DYNAMO_LAB_TOKEN"
-CLUSTER_KEY_ENV = "DYNAMO_LAB_CLUSTER_KEY"
+from .process import CLUSTER_KEY_ENV, SECRET_ENV, TOKEN_ENV
 
 
 class ClusterError(DynamoError, RuntimeError):
@@ -146,6 +145,7 @@ class TcpCluster(Cluster):
         data_dir = tempfile.mkdtemp(prefix="dynamo-lab-") if own_dir else str(data_dir)
         self._setup(cfg, seed, data_dir, host, own_dir=own_dir, detached=detached,
                     cluster_id=f"dl-{secrets.token_hex(6)}", token=secrets.token_hex(16),
+                    secret=secrets.token_hex(32),
                     log_level=log_level, startup_timeout_s=startup_timeout_s)
         try:
             for name in names:
@@ -159,7 +159,7 @@ class TcpCluster(Cluster):
             raise
 
     def _setup(self, cfg: NodeConfig, seed: int, data_dir: str, host: str, *, own_dir: bool,
-               detached: bool, cluster_id: str, token: str, log_level: str,
+               detached: bool, cluster_id: str, token: str, secret: str, log_level: str,
                startup_timeout_s: float) -> None:
         self.config = cfg
         self.seed = seed
@@ -168,6 +168,7 @@ class TcpCluster(Cluster):
         self.detached = detached
         self.cluster_id = cluster_id
         self.token = token
+        self.secret = secret            # what peers prove they hold; never on a command line
         self.log_level = log_level
         self.startup_timeout_s = startup_timeout_s
         self.history = History(cfg.cluster_key)
@@ -196,7 +197,8 @@ class TcpCluster(Cluster):
     def state(self) -> dict:
         """What a state file records: enough for :meth:`attach` to drive the cluster again."""
         cfg = self.config.to_json()
-        return {"version": 1, "cluster_id": self.cluster_id, "token": self.token,
+        return {"version": 2, "cluster_id": self.cluster_id, "token": self.token,
+                "secret": self.secret,
                 "cluster_key": self.config.cluster_key, "seed": self.seed,
                 "data_dir": self.data_dir, "host": self.host, "config": cfg,
                 "removed": sorted(self.removed), "blocked": sorted(map(list, self.blocked)),
@@ -211,7 +213,8 @@ class TcpCluster(Cluster):
             self = cls.__new__(cls)
             self._setup(cfg, int(state["seed"]), str(state["data_dir"]), str(state["host"]),
                         own_dir=False, detached=True, cluster_id=str(state["cluster_id"]),
-                        token=str(state["token"]), log_level="INFO", startup_timeout_s=60.0)
+                        token=str(state["token"]), secret=str(state["secret"]),
+                        log_level="INFO", startup_timeout_s=60.0)
             for obj in state["nodes"]:
                 p = NodeProc(obj["name"], list(obj["members"]), list(obj["seeds"]),
                              int(obj["pid"]), obj["address"], obj["http"],
@@ -277,6 +280,7 @@ class TcpCluster(Cluster):
             ready.unlink()
         env = dict(os.environ)
         env[TOKEN_ENV] = self.token
+        env[SECRET_ENV] = self.secret
         env[CLUSTER_KEY_ENV] = self.config.cluster_key
         src = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -1,25 +1,42 @@
-"""Length-prefixed JSON frames: how nodes talk over TCP.
+"""Length-prefixed JSON frames and the authenticated handshake: how nodes talk over TCP.
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON (a message
-from :func:`dynamo_lab.messages.dumps`, or the hello). Rules, in the order a receiver checks
-them:
+from :func:`dynamo_lab.messages.dumps`, or a handshake frame). A connection opens with a
+three-frame handshake that proves both ends hold the cluster's *secret* (never sent, never on
+a command line) without revealing it:
 
-1. The first frame on a connection is the *hello*:
-   ``{"hello": {"node": "A", "address": "127.0.0.1:7001", "cluster": "...", "protocol": 1}}``.
-   It names the sending node; every later frame on the connection comes from that node.
-2. A length larger than the limit (16 MiB by default) is refused before any of the body is
-   read: the connection is closed, since the stream cannot be trusted after it.
-3. A frame that is not a known message is refused (a log line); the connection stays open,
-   because framing is still intact.
+1. the listening node sends a *challenge*: ``{"challenge": {"node": "B", "nonce": "<hex>",
+   "protocol": 2}}``, a fresh random nonce per connection;
+2. the connecting node answers with its *hello*: ``{"hello": {"node": "A", "address":
+   "127.0.0.1:7001", "cluster": "...", "protocol": 2, "nonce": "<hex>", "proof": "<hex>"}}``
+   where ``proof`` is HMAC-SHA256(secret, every field above and B's challenge), so a hello
+   recorded on one connection is worthless on the next;
+3. the listening node checks the proof and sends a *welcome* with its own proof over A's
+   nonce, so A knows it reached a member of its cluster (not whatever took a dead node's
+   port) before it sends anything.
 
-:class:`FrameDecoder` is sans-I/O (bytes in, frames out), so it is tested on its own;
-:func:`read_frame` is the asyncio form the transport uses. No pickle anywhere.
+After that every frame on the connection is a message from the node the hello named. A
+receiver checks, in order:
+
+* a length larger than the limit (16 MiB by default) is refused before any of the body is
+  read: the connection is closed, since the stream cannot be trusted after it;
+* a handshake frame that is malformed, of another protocol or cluster, or whose proof is wrong
+  closes the connection (a log line says which);
+* a frame that is not a known message is refused (a log line); the connection stays open,
+  because framing is still intact.
+
+The handshake authenticates the connection, it does not encrypt it: nodes of dynamo-lab only
+listen on 127.0.0.1. :class:`FrameDecoder` is sans-I/O (bytes in, frames out), so it is tested
+on its own; :func:`read_frame` is the asyncio form the transport uses. No pickle anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
+import secrets
 import struct
 from typing import Any
 
@@ -28,7 +45,7 @@ from ..errors import ProtocolError
 #: The largest frame body a node accepts. A value is at most ~1 MB, but a Transfer or a
 #: SyncVersions carries up to 64 keys' siblings, so the limit leaves room for those.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 _HEADER = struct.Struct(">I")
 
 
@@ -100,35 +117,112 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BY
                          f"bytes received)") from None
 
 
-def hello_payload(node: str, address: str, cluster: str) -> bytes:
-    """The first frame a connecting node sends: who it is and where it listens."""
-    return json.dumps({"hello": {"node": node, "address": address, "cluster": cluster,
-                                 "protocol": PROTOCOL_VERSION}},
-                      separators=(",", ":")).encode("utf-8")
+def _dump(obj: dict) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-def parse_hello(payload: bytes, cluster: str) -> tuple[str, str]:
-    """``(node, address)`` from a hello frame. Raises :class:`ProtocolError` saying what is
-    wrong: not JSON, not a hello, a bad node id, another protocol version or another cluster."""
+def _load(payload: bytes, kind: str) -> dict:
+    """The body of a handshake frame ``{kind: {...}}``; :class:`ProtocolError` otherwise."""
     try:
         obj: Any = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"hello is not valid JSON: {exc}") from None
-    hello = obj.get("hello") if isinstance(obj, dict) else None
-    if not isinstance(hello, dict):
-        raise ProtocolError("the first frame must be a hello {\"hello\": {\"node\": ...}}")
-    node, address = hello.get("node"), hello.get("address", "")
+        raise ProtocolError(f"{kind} is not valid JSON: {exc}") from None
+    body = obj.get(kind) if isinstance(obj, dict) else None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"the {kind} frame was expected here: {{\"{kind}\": {{...}}}}")
+    if body.get("protocol") != PROTOCOL_VERSION:
+        raise ProtocolError(f"{kind} of protocol {body.get('protocol')!r}; this node speaks "
+                            f"{PROTOCOL_VERSION} (run the same dynamo-lab version everywhere)")
+    return body
+
+
+def _node_id(node: Any, kind: str) -> str:
     if not isinstance(node, str) or not node or ":" in node or len(node) > 64:
-        raise ProtocolError(f"hello names no valid node id: {node!r}")
+        raise ProtocolError(f"{kind} names no valid node id: {node!r}")
+    return node
+
+
+def _nonce(nonce: Any, kind: str) -> str:
+    if not isinstance(nonce, str) or len(nonce) != 32 or any(c not in "0123456789abcdef"
+                                                             for c in nonce):
+        raise ProtocolError(f"{kind} carries no valid nonce (32 hex digits)")
+    return nonce
+
+
+def new_nonce() -> str:
+    """A fresh 128-bit nonce, as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+def _proof(secret: str, *fields: str) -> str:
+    if not secret:
+        raise ValueError("the handshake needs the cluster's secret; it is empty")
+    return hmac.new(secret.encode("utf-8"), "\n".join(fields).encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+
+
+def _check_proof(proof: Any, secret: str, *fields: str) -> bool:
+    return isinstance(proof, str) and hmac.compare_digest(proof.encode("utf-8", "replace"),
+                                                          _proof(secret, *fields).encode())
+
+
+def challenge_payload(node: str, nonce: str) -> bytes:
+    """The first frame the listening node sends on a new connection."""
+    return _dump({"challenge": {"node": node, "nonce": nonce, "protocol": PROTOCOL_VERSION}})
+
+
+def parse_challenge(payload: bytes) -> tuple[str, str]:
+    """``(node, nonce)`` from a challenge frame; :class:`ProtocolError` if malformed."""
+    body = _load(payload, "challenge")
+    return _node_id(body.get("node"), "challenge"), _nonce(body.get("nonce"), "challenge")
+
+
+def hello_payload(node: str, address: str, cluster: str, secret: str, *, server: str,
+                  server_nonce: str, nonce: str) -> bytes:
+    """The connecting node's answer to ``server``'s challenge: who it is, where it listens,
+    and the proof that it holds ``secret``."""
+    proof = _proof(secret, "hello", str(PROTOCOL_VERSION), cluster, node, address, nonce,
+                   server, server_nonce)
+    return _dump({"hello": {"node": node, "address": address, "cluster": cluster,
+                            "protocol": PROTOCOL_VERSION, "nonce": nonce, "proof": proof}})
+
+
+def parse_hello(payload: bytes, cluster: str, secret: str, *, server: str,
+                server_nonce: str) -> tuple[str, str, str]:
+    """``(node, address, nonce)`` from a hello answering ``server``'s challenge
+    ``server_nonce``. Raises :class:`ProtocolError` saying what is wrong: not JSON, not a
+    hello, a bad node id, another protocol or cluster, or no valid proof of the secret."""
+    hello = _load(payload, "hello")
+    node = _node_id(hello.get("node"), "hello")
+    address = hello.get("address", "")
     if not isinstance(address, str):
         raise ProtocolError(f"hello address must be a string, got {type(address).__name__}")
-    if hello.get("protocol") != PROTOCOL_VERSION:
-        raise ProtocolError(f"{node} speaks protocol {hello.get('protocol')!r}, "
-                            f"this node speaks {PROTOCOL_VERSION}")
     if hello.get("cluster") != cluster:
         raise ProtocolError(f"{node} belongs to cluster {hello.get('cluster')!r}, "
                             f"not this one ({cluster!r})")
-    return node, address
+    nonce = _nonce(hello.get("nonce"), "hello")
+    if not _check_proof(hello.get("proof"), secret, "hello", str(PROTOCOL_VERSION), cluster,
+                        node, address, nonce, server, server_nonce):
+        raise ProtocolError(f"hello from {node!r} does not prove it holds the cluster's "
+                            f"secret (another cluster's secret, or none)")
+    return node, address, nonce
+
+
+def welcome_payload(node: str, cluster: str, secret: str, *, client: str, nonce: str) -> bytes:
+    """The listening node's proof, over the connecting node's nonce, that it holds the secret."""
+    proof = _proof(secret, "welcome", str(PROTOCOL_VERSION), cluster, node, client, nonce)
+    return _dump({"welcome": {"node": node, "protocol": PROTOCOL_VERSION, "proof": proof}})
+
+
+def check_welcome(payload: bytes, cluster: str, secret: str, *, server: str, client: str,
+                  nonce: str) -> None:
+    """Raise :class:`ProtocolError` unless ``payload`` is ``server``'s valid welcome."""
+    body = _load(payload, "welcome")
+    if body.get("node") != server or not _check_proof(
+            body.get("proof"), secret, "welcome", str(PROTOCOL_VERSION), cluster, server,
+            client, nonce):
+        raise ProtocolError(f"the welcome from {server!r} does not prove it holds the "
+                            f"cluster's secret")
 
 
 def split_address(address: str) -> tuple[str, int]:

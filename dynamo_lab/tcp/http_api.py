@@ -14,8 +14,11 @@ to write with), 400 bad input (the body's ``error`` says what is wrong; nothing 
 whether the write may still be on some replica). Every answer has the fields of the node's
 ``ClientReply`` (``ok``, ``error``, ``needed``, ``got``...), so a client can rebuild it.
 
-Admin endpoints, for demos and tests; they answer only to loopback clients or to a request
-carrying the cluster's token in ``X-Dynamo-Token``::
+Admin endpoints, for demos and tests. Every one of them needs the cluster's token in the
+``X-Dynamo-Token`` header (the CLI and ``TcpCluster`` read it from the state file), loopback
+or not, and refuses a request whose ``Origin`` is not this node itself: a web page the
+lecturer has open cannot forge a ``POST`` (cross-site request forgery), since it can neither
+read the token nor send a custom header without a CORS preflight this API never grants::
 
     POST /admin/partition  {"groups": [["A","B"], ["C","D","E"]], "one_way": false}
                            or {"blocked": [["A","C"], ...]}     (directed links to cut)
@@ -30,7 +33,6 @@ carrying the cluster's token in ``X-Dynamo-Token``::
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import math
 import socket
@@ -212,24 +214,33 @@ async def _status(request: web.Request) -> web.Response:
 
 # -- admin ------------------------------------------------------------------------------------
 
-def is_trusted(remote: Optional[str], header: Optional[str], token: str) -> bool:
-    """Admin access: a loopback client, or the cluster's (non-empty) token."""
-    if token and header and hmac.compare_digest(header.encode(), token.encode()):
-        return True
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
+def admin_refusal(token_header: Optional[str], origin: Optional[str], token: str,
+                  own_origins: tuple[str, ...] = ()) -> str:
+    """Why an admin request must be refused ("" if it may go ahead): no token configured, a
+    missing or wrong token, or an ``Origin`` other than this node's own (a browser page)."""
+    if not token:
+        return ("admin endpoints are off: this node was started without a token "
+                "(set DYNAMO_LAB_TOKEN when starting it)")
+    if origin is not None and origin not in own_origins:
+        return (f"cross-origin admin requests are refused (Origin: {origin[:100]}); use the "
+                f"dynamo-lab CLI or curl")
+    if not token_header or not hmac.compare_digest(token_header.encode("utf-8", "replace"),
+                                                   token.encode("utf-8")):
+        return (f"admin endpoints need the cluster's token in the {TOKEN_HEADER} header (the "
+                f"\"token\" of the state file; `dynamo-lab cluster` commands send it for you)")
+    return ""
 
 
 def _admin(handler):
     async def guarded(request: web.Request) -> web.Response:
         runtime = request.app[RUNTIME]
-        if not is_trusted(request.remote, request.headers.get(TOKEN_HEADER), runtime.opts.token):
-            runtime.log.warning("refused admin request %s from %s: not loopback, no valid token",
-                                request.path, request.remote)
-            return _error(403, f"admin endpoints answer only on loopback or with the cluster's "
-                               f"token in {TOKEN_HEADER}")
+        http = runtime.http_address
+        why = admin_refusal(request.headers.get(TOKEN_HEADER), request.headers.get("Origin"),
+                            runtime.opts.token, (f"http://{http}",) if http else ())
+        if why:
+            runtime.log.warning("refused admin request %s %s from %s: %s", request.method,
+                                request.path, request.remote, why)
+            return _error(403, why)
         return await handler(request)
     return guarded
 

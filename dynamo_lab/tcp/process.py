@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import DynamoError, ProtocolError
+from ..errors import ConfigError, DynamoError, ProtocolError
 from ..messages import (AdminLeave, ClientDelete, ClientGet, ClientPut, ClientReply, Note, Send,
                         SetTimer)
 from ..node import Node, NodeConfig
@@ -40,6 +40,10 @@ from .framing import MAX_FRAME_BYTES
 from .transport import FaultRules, Transport
 
 CLIENT_PREFIX = "http:"
+#: Environment variables that carry a node's secrets (never its command line: ``ps`` shows that).
+SECRET_ENV = "DYNAMO_LAB_SECRET"
+TOKEN_ENV = "DYNAMO_LAB_TOKEN"
+CLUSTER_KEY_ENV = "DYNAMO_LAB_CLUSTER_KEY"
 
 
 @dataclass
@@ -56,7 +60,8 @@ class NodeOptions:
     config: NodeConfig = field(default_factory=NodeConfig)
     seed: int = 0
     cluster: str = "dynamo-lab"                        # names the cluster in every hello
-    token: str = ""                                    # admin endpoints accept it off loopback
+    secret: str = ""                                   # peers prove they hold it (never argv)
+    token: str = ""                                    # every admin request must carry it
     faults: dict = field(default_factory=dict)         # FaultRules.to_json() form
     ready_file: Optional[str] = None
     port_fallback: bool = False      # if the given port is taken, take one the OS picks
@@ -79,8 +84,12 @@ class NodeRuntime:
         self.node: Optional[Node] = None
         self.rules = FaultRules(opts.seed)
         self.rules.load_json(opts.faults)
+        if not opts.secret:
+            raise ConfigError(f"node {opts.node_id} needs the cluster's secret to talk to its "
+                              f"peers: set {SECRET_ENV} or pass --secret-file FILE")
         self.transport = Transport(
-            opts.node_id, opts.cluster, self._deliver, addresses=self._address_of,
+            opts.node_id, opts.cluster, self._deliver, secret=opts.secret,
+            addresses=self._address_of,
             address_book={k: v for k, v in opts.peers.items() if k != opts.node_id},
             rules=self.rules, log=self.log, max_frame_bytes=opts.max_frame_bytes,
             hello_timeout_s=opts.hello_timeout_s, seed=opts.seed)
@@ -232,7 +241,9 @@ class NodeRuntime:
         """Run one client request through the node and return its reply. A coordinator that
         does not answer in time gives a quorum-failure reply (``got=0``)."""
         self._client_seq += 1
-        client = f"{CLIENT_PREFIX}{self._client_seq}"
+        # The generation makes the request id (and so the write id) unique across restarts.
+        gen = self.node.membership.mine.generation if self.node is not None else 0
+        client = f"{CLIENT_PREFIX}{gen}.{self._client_seq}"
         req_id = f"{client}#{self._client_seq}"
         msg = {"get": lambda: ClientGet(req_id, key),
                "put": lambda: ClientPut(req_id, key, value, context),

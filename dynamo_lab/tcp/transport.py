@@ -2,8 +2,8 @@
 
 One :class:`Transport` per node process. It
 
-* listens for peers; each inbound connection starts with a hello (see :mod:`.framing`) and
-  then carries messages from that one peer;
+* listens for peers; each inbound connection starts with the handshake (see :mod:`.framing`):
+  the peer proves it holds the cluster's secret, then carries messages from that one peer;
 * keeps one outbound connection per peer (:class:`PeerLink`), opened on first use,
   re-opened with exponential backoff when it breaks; messages to a peer that cannot be
   reached are dropped (Dynamo's protocols retry: gossip, timeouts, hinted handoff);
@@ -24,8 +24,9 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ProtocolError
 from ..messages import AdminLeave, MESSAGE_TYPES, dumps, loads
-from .framing import (MAX_FRAME_BYTES, FrameError, encode_frame, hello_payload, parse_hello,
-                      read_frame, split_address)
+from .framing import (MAX_FRAME_BYTES, FrameError, challenge_payload, check_welcome,
+                      encode_frame, hello_payload, new_nonce, parse_challenge, parse_hello,
+                      read_frame, split_address, welcome_payload)
 
 #: Message types a peer may send. AdminLeave is only for the node's own admin endpoint.
 WIRE_TYPES = frozenset(name for name in MESSAGE_TYPES if name != AdminLeave.__name__)
@@ -140,13 +141,18 @@ class PeerLink:
                 host, port = split_address(address)
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
                                                         t.connect_timeout_s)
-                writer.write(encode_frame(hello_payload(t.node_id, t.address, t.cluster)))
-                await writer.drain()
+                await asyncio.wait_for(self._handshake(reader, writer, address),
+                                       t.hello_timeout_s)
                 self.state, delay = "up", t.backoff_min_s
                 self.connects += 1
                 log.debug("connected to %s at %s", self.peer, address)
                 await self._pump(reader, writer)
                 log.info("connection to %s at %s closed; reconnecting", self.peer, address)
+            except ProtocolError as exc:
+                self.failures += 1
+                if self.state != "down":
+                    log.warning("refused by %s at %s: %s; retrying with backoff",
+                                self.peer, address, exc)
             except (OSError, ValueError, asyncio.TimeoutError, ConnectionError) as exc:
                 self.failures += 1
                 if self.state != "down":
@@ -167,6 +173,30 @@ class PeerLink:
             except asyncio.TimeoutError:
                 pass
             delay = min(delay * 2, t.backoff_max_s)
+
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         address: str) -> None:
+        """Answer the peer's challenge with our hello and check its welcome (see
+        :mod:`.framing`). Raises :class:`ProtocolError` if the peer is not who we meant to
+        reach or cannot prove it holds the secret."""
+        t = self.transport
+        first = await read_frame(reader, t.max_frame_bytes)
+        if first is None:
+            raise ConnectionError("closed before sending its challenge")
+        server, server_nonce = parse_challenge(first)
+        if server != self.peer:
+            raise ProtocolError(f"{address} is node {server}, not {self.peer} (a stale address)")
+        nonce = new_nonce()
+        writer.write(encode_frame(hello_payload(t.node_id, t.address, t.cluster, t.secret,
+                                                server=server, server_nonce=server_nonce,
+                                                nonce=nonce)))
+        await writer.drain()
+        welcome = await read_frame(reader, t.max_frame_bytes)
+        if welcome is None:
+            raise ProtocolError("it closed the connection on our hello: does it run with "
+                                "the same cluster and secret? (its log says why)")
+        check_welcome(welcome, t.cluster, t.secret, server=server, client=t.node_id,
+                      nonce=nonce)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Write queued frames until the connection breaks. The peer never writes on this
@@ -196,19 +226,24 @@ class PeerLink:
 class Transport:
     """Framed messages between nodes over TCP. See the module docstring.
 
+    ``secret`` is the cluster's shared secret: only peers that prove they hold it are heard,
+    and only peers that prove it are sent anything (``ValueError`` if it is empty).
     ``deliver(src, msg)`` is called for every message that arrives and passes the rules;
     ``addresses(dst)`` gives the node's current idea of a peer's address (its membership view),
     consulted before the address book and the addresses peers announced in their hellos.
     """
 
     def __init__(self, node_id: str, cluster: str, deliver: Callable[[str, Any], None], *,
-                 addresses: Callable[[str], str] = lambda _n: "",
+                 secret: str, addresses: Callable[[str], str] = lambda _n: "",
                  address_book: Optional[dict[str, str]] = None, rules: Optional[FaultRules] = None,
                  log: Optional[logging.Logger] = None, max_frame_bytes: int = MAX_FRAME_BYTES,
                  hello_timeout_s: float = 5.0, connect_timeout_s: float = 2.0,
                  backoff_min_s: float = 0.05, backoff_max_s: float = 1.0, seed: int = 0):
+        if not isinstance(secret, str) or not secret:
+            raise ValueError("a transport needs the cluster's secret (a non-empty string)")
         self.node_id = node_id
         self.cluster = cluster
+        self.secret = secret
         self.deliver = deliver
         self.addresses = addresses
         self.address_book = dict(address_book or {})
@@ -251,6 +286,9 @@ class Transport:
         who = f"{peername[0]}:{peername[1]}" if peername else "?"
         src = None
         try:
+            nonce = new_nonce()
+            writer.write(encode_frame(challenge_payload(self.node_id, nonce)))
+            await writer.drain()
             try:
                 first = await asyncio.wait_for(read_frame(reader, self.max_frame_bytes),
                                                self.hello_timeout_s)
@@ -260,9 +298,13 @@ class Transport:
             if first is None:
                 self._refuse(who, "closed before saying hello")
                 return
-            src, address = parse_hello(first, self.cluster)
+            src, address, their_nonce = parse_hello(first, self.cluster, self.secret,
+                                                    server=self.node_id, server_nonce=nonce)
             if src == self.node_id:
                 raise ProtocolError(f"peer claims to be this node ({src})")
+            writer.write(encode_frame(welcome_payload(self.node_id, self.cluster, self.secret,
+                                                      client=src, nonce=their_nonce)))
+            await writer.drain()
             if address:
                 self.learned[src] = address
             link = self.links.get(src)
