@@ -14,7 +14,10 @@ Dynamo promises little, precisely. After the faults stop and the system has sett
     every live replica of a key holds the same siblings;
 ``deletes-stay-deleted``
     an acknowledged delete is not undone, unless a write concurrent with it (or after it)
-    brought the key back.
+    brought the key back;
+``writes-applied-once``
+    one client write is one version: a retried or duplicated request never leaves two
+    versions of the same write (two siblings that are one write) on the replicas.
 
 Each check reports :class:`Violation` objects that name the check, the key and what broke.
 """
@@ -30,7 +33,8 @@ from .vclock import VectorClock
 from .versions import Versioned, canonical_json, decode_context, reconcile
 
 CHECKS = ("acknowledged-write-survives", "reads-return-written-values",
-          "concurrent-writes-kept-as-siblings", "replicas-converge", "deletes-stay-deleted")
+          "concurrent-writes-kept-as-siblings", "replicas-converge", "deletes-stay-deleted",
+          "writes-applied-once")
 
 
 @dataclass
@@ -124,6 +128,13 @@ def check_key_history(key: str, records: list[OpRecord],
         out.append(Violation("replicas-converge", key, f"replicas disagree: {shown}"))
     final = reconcile(v for vs in held.values() for v in vs)
     final_live = [v for v in final if not v.deleted]
+    # writes-applied-once
+    for i, v in enumerate(final):
+        twins = [w for w in final[i + 1:] if v.same_write(w)]
+        if twins:
+            out.append(Violation("writes-applied-once", key,
+                                 f"write {v.write_id} is held as {1 + len(twins)} versions: "
+                                 f"{_show([v] + twins)}"))
 
     written = [canonical_json(r.value) for r in records if r.kind == "put"]
     # reads-return-written-values

@@ -80,9 +80,14 @@ class ClientReply:
 
 @dataclass(frozen=True)
 class Forward:
-    """A client request that reached a node outside the key's top N, passed to one inside it."""
+    """A client request that reached a node outside the key's top N, passed to one inside it.
+    ``write_id`` names the client write (given where the request first arrived), so that a
+    retried or duplicated forward is applied once; ``retry`` says an earlier coordinator may
+    already have applied it (it did not answer in time)."""
     fwd_id: str
     request: Union[ClientGet, ClientPut, ClientDelete]
+    write_id: Optional[str] = None
+    retry: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,22 @@ matching counter of ``a``: then ``a``'s version saw ``b``'s and may replace it. 
 descends the other the two versions are *concurrent* and both must be kept as siblings until a
 client reconciles them.
 
+Two writes that race through the *same* coordinator from the same context are concurrent, but
+the paper's rule ("increment the coordinator's counter") stamps both with the same clock. So a
+clock may also hold *dots*: single events ``(node, counter)`` above that node's contiguous
+counter. ``[(A,1) +(A,3)]`` means "A's events 1 and 3, not 2". This is the dotted version vector
+of Preguica et al. (what riak_kv moved to): a coordinator stamps a new write with the next
+counter it has ever used for the key, and when that is not the context's counter + 1 the event
+is kept as a dot instead of claiming the events in between. A clock without dots is exactly the
+paper's vector clock, so everything the paper says (and Lab 2) holds unchanged; dots only appear
+for writes racing through one coordinator, and they fold back into the counter as soon as a
+read has seen the events in between. The size of a clock is the number of nodes that
+coordinated the key, not the number of concurrent writers.
+
 Rules of this module:
 
 * clocks are immutable and hashable; every operation returns a new clock;
-* identity (``==`` and ``hash``) is the counters only. Each entry also carries the time its
+* identity (``==`` and ``hash``) is the counters and dots only. Each entry also carries the time its
   counter was last set, used only to decide which entries truncation drops first;
 * vector clocks are a *partial* order, so ``<``, ``<=``, ``>``, ``>=`` raise ``TypeError``: use
   :meth:`VectorClock.descends` or :meth:`VectorClock.compare`, whose answers include
@@ -22,7 +34,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Iterator, Mapping, Union
+from typing import Any, Iterable, Iterator, Mapping, Union
 
 from .errors import ClientError
 
@@ -77,13 +89,16 @@ class VectorClock:
     ``int`` >= 1 (``bool`` is rejected).
     """
 
-    __slots__ = ("_counters", "_stamps", "_key", "_hash")
+    __slots__ = ("_counters", "_dots", "_stamps", "_key", "_hash", "_size")
 
-    def __init__(self, entries: Mapping[str, Entry] | VectorClock | None = None):
+    def __init__(self, entries: Mapping[str, Entry] | VectorClock | None = None,
+                 dots: Iterable[tuple[str, int]] = ()):
         counters: dict[str, int] = {}
         stamps: dict[str, float] = {}
+        extra: dict[str, set[int]] = {}
         if isinstance(entries, VectorClock):
             counters, stamps = dict(entries._counters), dict(entries._stamps)
+            extra = {n: set(ds) for n, ds in entries._dots.items()}
         elif entries is not None:
             if not isinstance(entries, Mapping):
                 raise ClientError(f"a vector clock is built from a mapping node -> counter, e.g. "
@@ -101,35 +116,83 @@ class VectorClock:
                     counter = entry
                     stamps[node] = 0.0
                 counters[node] = _check_counter(node, counter)
-        self._init(counters, stamps)
+        if isinstance(dots, (str, bytes)) or not isinstance(dots, Iterable):
+            raise ClientError(f"dots is a list of (node, counter) pairs; got {dots!r}")
+        for dot in dots:
+            if not isinstance(dot, (tuple, list)) or len(dot) != 2:
+                raise ClientError(f"a dot is a (node, counter) pair; got {dot!r}")
+            node = _check_node(dot[0])
+            extra.setdefault(node, set()).add(_check_counter(node, dot[1]))
+            stamps.setdefault(node, 0.0)
+        self._init(counters, extra, stamps)
 
-    def _init(self, counters: dict[str, int], stamps: dict[str, float]) -> None:
-        # Sorted once here so that every dict this clock hands out is in node order.
-        nodes = sorted(counters)
+    def _init(self, counters: dict[str, int], dots: Mapping[str, Iterable[int]],
+              stamps: dict[str, float]) -> None:
+        """Normalise and freeze: a dot at or below its node's counter is already counted; dots
+        contiguous with the counter fold into it. Sorted once here, so every dict this clock
+        hands out is in node order."""
+        if dots:
+            counters = dict(counters)
+            folded: dict[str, tuple[int, ...]] = {}
+            for n, ds in dots.items():
+                c = counters.get(n, 0)
+                rest = sorted(d for d in set(ds) if d > c)
+                i = 0
+                while i < len(rest) and rest[i] == c + 1:
+                    c += 1
+                    i += 1
+                if c:
+                    counters[n] = c
+                if i < len(rest):
+                    folded[n] = tuple(rest[i:])
+            dots = folded
+        nodes = sorted(set(counters) | set(dots))
         set_ = object.__setattr__
-        set_(self, "_counters", {n: counters[n] for n in nodes})
+        set_(self, "_counters", {n: counters[n] for n in nodes if n in counters})
+        set_(self, "_dots", {n: dots[n] for n in nodes if n in dots})
         set_(self, "_stamps", {n: stamps[n] for n in nodes})
-        set_(self, "_key", tuple((n, counters[n]) for n in nodes))
-        set_(self, "_hash", hash(self._key))
+        if dots:
+            key = tuple((n, counters.get(n, 0), dots.get(n, ())) for n in nodes)
+        else:
+            key = tuple((n, counters[n]) for n in nodes)
+        set_(self, "_key", key)
+        set_(self, "_hash", hash(key))
+        # How many events the history holds: a clock can only strictly descend a smaller one.
+        set_(self, "_size", sum(counters.values()) + sum(len(ds) for ds in dots.values()))
 
     @classmethod
-    def _make(cls, counters: dict[str, int], stamps: dict[str, float]) -> VectorClock:
+    def _make(cls, counters: dict[str, int], stamps: dict[str, float],
+              dots: Mapping[str, Iterable[int]] | None = None) -> VectorClock:
         """Build from already-validated dicts (internal: skips validation)."""
         clock = cls.__new__(cls)
-        clock._init(counters, stamps)
+        clock._init(counters, dots or {}, stamps)
         return clock
 
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, node: str) -> int:
-        """The counter of ``node``; 0 when the clock has no entry for it."""
+        """The (contiguous) counter of ``node``: events 1..counter are seen. 0 when absent."""
         return self._counters.get(node, 0)
 
     __getitem__ = get
 
     def counters(self) -> dict[str, int]:
-        """A new dict node -> counter, sorted by node id."""
+        """A new dict node -> counter, sorted by node id (the paper's view: dots left out)."""
         return dict(self._counters)
+
+    @property
+    def dots(self) -> tuple[tuple[str, int], ...]:
+        """The single events above their node's counter, as sorted ``(node, counter)`` pairs."""
+        return tuple((n, d) for n, ds in self._dots.items() for d in ds)
+
+    def max_counter(self, node: str) -> int:
+        """The highest event of ``node`` this clock has seen (counter or dot); 0 when none."""
+        ds = self._dots.get(node)
+        return ds[-1] if ds else self._counters.get(node, 0)
+
+    def has_event(self, node: str, counter: int) -> bool:
+        """True when event ``(node, counter)`` is in this clock's history."""
+        return counter <= self._counters.get(node, 0) or counter in self._dots.get(node, ())
 
     def timestamp(self, node: str) -> float:
         """When ``node``'s counter was last set (0.0 when absent). Used only by truncation."""
@@ -137,60 +200,99 @@ class VectorClock:
 
     @property
     def nodes(self) -> tuple[str, ...]:
-        """The node ids with an entry, sorted."""
-        return tuple(self._counters)
+        """The node ids with an entry (a counter or a dot), sorted."""
+        return tuple(self._stamps)
 
     def __len__(self) -> int:
-        return len(self._counters)
+        return len(self._stamps)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(tuple(self._counters))
+        return iter(tuple(self._stamps))
 
     def __contains__(self, node: object) -> bool:
-        return node in self._counters
+        return node in self._stamps
 
     def __bool__(self) -> bool:
-        return bool(self._counters)
+        return bool(self._stamps)
 
     # -- the operations of the paper -------------------------------------------------------
 
     def increment(self, node: str, now: float = 0.0) -> VectorClock:
         """The clock a coordinator ``node`` stamps on a new write: its counter + 1, time ``now``.
 
-        Raises :class:`ClientError` for a bad node id or a non-finite ``now``.
+        (With dots, the new event is ``node``'s highest event + 1.) Raises :class:`ClientError`
+        for a bad node id or a non-finite ``now``.
         """
         _check_node(node)
+        return self.add_event(node, self.max_counter(node) + 1, now)
+
+    def add_event(self, node: str, counter: int, now: float = 0.0) -> VectorClock:
+        """This clock with the one event ``(node, counter)`` added, stamped at time ``now``.
+
+        Contiguous with ``node``'s counter it is the paper's increment; above it, it is kept as
+        a dot, so the events in between are not claimed. Raises :class:`ClientError` for a bad
+        node id, a counter that is not an ``int`` >= 1, or a non-finite ``now``.
+        """
+        _check_node(node)
+        _check_counter(node, counter)
         now = _check_time("now", now)
-        counters, stamps = dict(self._counters), dict(self._stamps)
-        counters[node] = counters.get(node, 0) + 1
+        stamps = dict(self._stamps)
         stamps[node] = now
-        return VectorClock._make(counters, stamps)
+        c = self._counters.get(node, 0)
+        if not self._dots and counter == c + 1:      # the common case, the paper's increment
+            counters = dict(self._counters)
+            counters[node] = counter
+            return VectorClock._make(counters, stamps)
+        dots = dict(self._dots)
+        dots[node] = dots.get(node, ()) + (counter,)
+        return VectorClock._make(self._counters, stamps, dots)
 
     def merge(self, other: VectorClock) -> VectorClock:
-        """The least clock that descends both: pointwise max of the counters.
+        """The least clock that descends both: the union of their histories (pointwise max of
+        the counters, union of the dots).
 
-        Each entry keeps the timestamp that came with the larger counter (the larger timestamp
+        Each entry keeps the timestamp that came with the larger event (the larger timestamp
         on a tie), so merging is commutative, associative and idempotent, timestamps included.
         """
         _check_clock(other, "merge")
         counters, stamps = dict(self._counters), dict(self._stamps)
-        for node, c in other._counters.items():
-            t = other._stamps[node]
-            mine = counters.get(node, 0)
-            if c > mine:
-                counters[node], stamps[node] = c, t
-            elif c == mine:
+        for node, t in other._stamps.items():
+            theirs, mine = other.max_counter(node), self.max_counter(node)
+            if node not in stamps or theirs > mine:
+                stamps[node] = t
+            elif theirs == mine:
                 stamps[node] = max(stamps[node], t)
-        return VectorClock._make(counters, stamps)
+        for node, c in other._counters.items():
+            if c > counters.get(node, 0):
+                counters[node] = c
+        if not self._dots and not other._dots:
+            return VectorClock._make(counters, stamps)
+        dots = {n: set(ds) for n, ds in self._dots.items()}
+        for n, ds in other._dots.items():
+            dots.setdefault(n, set()).update(ds)
+        return VectorClock._make(counters, stamps, dots)
 
     def descends(self, other: VectorClock) -> bool:
-        """True when every counter of ``other`` is <= the same counter here.
+        """True when this clock's history holds every event of ``other``'s: each counter of
+        ``other`` is <= the same counter here, and each dot of ``other`` is counted or a dot
+        here.
 
         A clock descends itself; the empty clock is descended by every clock.
         """
         _check_clock(other, "descends")
+        return self._covers(other)
+
+    def _covers(self, other: VectorClock) -> bool:
         mine = self._counters
-        return all(mine.get(n, 0) >= c for n, c in other._counters.items())
+        for n, c in other._counters.items():
+            if mine.get(n, 0) < c:
+                return False
+        for n, ds in other._dots.items():
+            c, extra = mine.get(n, 0), self._dots.get(n, ())
+            for d in ds:
+                if d > c and d not in extra:
+                    return False
+        return True
 
     def compare(self, other: VectorClock) -> Order:
         """Where this clock stands relative to ``other``.
@@ -212,7 +314,8 @@ class VectorClock:
         return self.compare(other) is Order.CONCURRENT
 
     def truncate(self, threshold: int = DEFAULT_TRUNCATE_THRESHOLD) -> VectorClock:
-        """Keep at most ``threshold`` entries, dropping the oldest by timestamp (ties: node id).
+        """Keep at most ``threshold`` nodes' entries, dropping the oldest by timestamp (ties:
+        node id); a node's dots go with its counter.
 
         This is the paper's scheme for bounding clock size. The original always descends the
         result. The price, as the paper notes, is that a truncated clock can later look
@@ -221,36 +324,54 @@ class VectorClock:
         """
         if type(threshold) is not int or threshold < 1:
             raise ClientError(f"truncate threshold must be an int >= 1; got {threshold!r}")
-        if len(self._counters) <= threshold:
+        if len(self._stamps) <= threshold:
             return self
-        by_age = sorted(self._counters, key=lambda n: (self._stamps[n], n))
-        keep = by_age[len(by_age) - threshold:]
-        return VectorClock._make({n: self._counters[n] for n in keep},
-                                 {n: self._stamps[n] for n in keep})
+        by_age = sorted(self._stamps, key=lambda n: (self._stamps[n], n))
+        keep = set(by_age[len(by_age) - threshold:])
+        return VectorClock._make({n: c for n, c in self._counters.items() if n in keep},
+                                 {n: t for n, t in self._stamps.items() if n in keep},
+                                 {n: ds for n, ds in self._dots.items() if n in keep})
 
     # -- wire form -------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, list]:
-        """``{node: [counter, timestamp]}`` in node order; :meth:`from_json` reads it back."""
-        return {n: [c, self._stamps[n]] for n, c in self._counters.items()}
+        """``{node: [counter, timestamp]}`` in node order, with a third item, the sorted list
+        of that node's dots, where it has any (the counter is then 0 or more);
+        :meth:`from_json` reads it back."""
+        out: dict[str, list] = {}
+        for n, t in self._stamps.items():
+            ds = self._dots.get(n)
+            out[n] = [self._counters.get(n, 0), t, list(ds)] if ds else [self._counters[n], t]
+        return out
 
     @classmethod
     def from_json(cls, obj: Any) -> VectorClock:
         """Parse :meth:`to_json` output. Strict: raises :class:`ClientError` (a ``ValueError``)
-        unless ``obj`` is a dict of non-empty node id -> ``[int counter >= 1, number]``."""
+        unless ``obj`` is a dict of non-empty node id -> ``[int counter >= 1, number]`` or
+        ``[int counter >= 0, number, [int dot >= 1, ...]]`` with at least one dot."""
         if not isinstance(obj, dict):
             raise ClientError(f"a vector clock in JSON is an object {{node: [counter, "
                               f"timestamp]}}; got {type(obj).__name__}")
         counters: dict[str, int] = {}
         stamps: dict[str, float] = {}
+        dots: dict[str, list[int]] = {}
         for node, entry in obj.items():
             _check_node(node)
-            if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            if not isinstance(entry, (list, tuple)) or len(entry) not in (2, 3):
                 raise ClientError(f"vector clock entry of node {node!r} must be "
-                                  f"[counter, timestamp]; got {entry!r}")
-            counters[node] = _check_counter(node, entry[0])
+                                  f"[counter, timestamp] or [counter, timestamp, [dots]]; "
+                                  f"got {entry!r}")
             stamps[node] = _check_time(f"the timestamp of node {node!r}", entry[1])
-        return cls._make(counters, stamps)
+            if len(entry) == 3:
+                if not isinstance(entry[2], (list, tuple)) or not entry[2]:
+                    raise ClientError(f"the dots of node {node!r} are a non-empty list of "
+                                      f"counters; got {entry[2]!r}")
+                dots[node] = [_check_counter(node, d) for d in entry[2]]
+                if entry[0] != 0:
+                    counters[node] = _check_counter(node, entry[0])
+                continue
+            counters[node] = _check_counter(node, entry[0])
+        return cls._make(counters, stamps, dots)
 
     # -- identity and printing -------------------------------------------------------------
 
@@ -280,13 +401,20 @@ class VectorClock:
         return self
 
     def __reduce__(self) -> tuple:
-        return (VectorClock, ({n: (c, self._stamps[n]) for n, c in self._counters.items()},))
+        return (VectorClock, ({n: (c, self._stamps[n]) for n, c in self._counters.items()},
+                              self.dots))
 
     def __repr__(self) -> str:
+        if self._dots:
+            return f"VectorClock({self._counters!r}, dots={list(self.dots)!r})"
         return f"VectorClock({self._counters!r})"
 
     def __str__(self) -> str:
-        return "[" + ", ".join(f"({n},{c})" for n, c in self._key) + "]"
+        """``[(A,2), (B,1)]``; dots follow with a plus: ``[(A,1) +(A,3)]``."""
+        text = ", ".join(f"({n},{c})" for n, c in self._counters.items())
+        if self._dots:
+            text = (text + " " if text else "") + " ".join(f"+({n},{d})" for n, d in self.dots)
+        return "[" + text + "]"
 
 
 def _check_clock(other: object, op: str) -> None:

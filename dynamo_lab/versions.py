@@ -5,6 +5,13 @@ A :class:`Versioned` is one write: a JSON value and the vector clock the coordin
 it. A delete is a write too (a *tombstone*), so it can be ordered against the writes it
 replaces and against the ones concurrent with it.
 
+Each client write carries a *write id* (the client's request id, given once at the node that
+first received the request), so a write that reaches the cluster twice (a retried forward, a
+duplicated message) is recognised as one write: a coordinator that already holds it re-sends it
+instead of stamping it again, and where two copies were stamped anyway (two coordinators each
+took the retry) :func:`reconcile` treats them as one write, superseded as soon as any copy is,
+and :func:`distinct_writes` shows it once.
+
 A replica may hold several versions of a key. :func:`reconcile` does what the paper calls
 *syntactic reconciliation*: every version that another one descends is obsolete and dropped;
 what is left are *siblings*, concurrent versions that only the application can merge
@@ -26,17 +33,19 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 from .errors import ClientError, ConfigError, InvalidContext, InvalidValue
 from .vclock import EMPTY, VectorClock
 
 __all__ = [
-    "Versioned", "reconcile", "merged_clock", "live_values", "canonical_json", "check_value",
+    "Versioned", "reconcile", "merged_clock", "live_values", "distinct_writes", "canonical_json",
+    "check_value", "MAX_WRITE_ID_CHARS",
     "encode_context", "decode_context", "MAX_VALUE_BYTES", "CONTEXT_PREFIX",
 ]
 
 MAX_VALUE_BYTES = 1_000_000
+MAX_WRITE_ID_CHARS = 200
 #: Deeper JSON than this is refused (it is also how a value that contains itself is caught).
 MAX_DEPTH = 200
 CONTEXT_PREFIX = "c1"
@@ -134,20 +143,24 @@ def check_value(value: Any, max_bytes: int = MAX_VALUE_BYTES) -> Any:
 
 @dataclass(frozen=True, eq=False)
 class Versioned:
-    """One version of a key's value: the value, its vector clock, and whether it is a delete.
+    """One version of a key's value: the value, its vector clock, whether it is a delete, and
+    the id of the client write that made it (``None`` for versions made by hand).
 
     Equality and hash follow :meth:`digest`: two versions are equal when they hold the same
-    JSON value, the same clock counters and the same ``deleted`` flag (clock timestamps do not
-    count). The digest is taken at construction, so treat ``value`` as read-only.
+    JSON value, the same clock (counters and dots), the same ``deleted`` flag and the same
+    write id (clock timestamps do not count). The digest is taken at construction, so treat
+    ``value`` as read-only.
 
     Raises :class:`InvalidValue` if ``value`` is not plain JSON (see :func:`check_value`; the
     size limit is the cluster's to apply) and :class:`ClientError` if ``clock`` is not a
-    :class:`VectorClock` or ``deleted`` not a bool.
+    :class:`VectorClock`, ``deleted`` not a bool, or ``write_id`` neither None nor a non-empty
+    str of at most ``MAX_WRITE_ID_CHARS`` characters.
     """
 
     value: Any
     clock: VectorClock
     deleted: bool = False
+    write_id: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.clock, VectorClock):
@@ -155,9 +168,18 @@ class Versioned:
                               f"{type(self.clock).__name__} {self.clock!r}")
         if type(self.deleted) is not bool:
             raise ClientError(f"Versioned.deleted must be True or False; got {self.deleted!r}")
+        wid = self.write_id
+        if wid is not None and (type(wid) is not str or not 0 < len(wid) <= MAX_WRITE_ID_CHARS):
+            raise ClientError(f"Versioned.write_id must be None or a non-empty str of at most "
+                              f"{MAX_WRITE_ID_CHARS} characters; got {wid!r}")
         _check_json(self.value, "value", allow_tuples=False)
-        payload = _dumps({"clock": self.clock.counters(), "deleted": self.deleted,
-                          "value": self.value})
+        fields = {"clock": self.clock.counters(), "deleted": self.deleted, "value": self.value}
+        # Only present when set, so versions without dots or write ids keep the digests they had.
+        if self.clock.dots:
+            fields["dots"] = [list(d) for d in self.clock.dots]
+        if wid is not None:
+            fields["write_id"] = wid
+        payload = _dumps(fields)
         try:
             raw = payload.encode("utf-8")
         except UnicodeEncodeError:
@@ -167,7 +189,8 @@ class Versioned:
         object.__setattr__(self, "_digest", hashlib.sha256(raw).hexdigest())
 
     def digest(self) -> str:
-        """SHA-256 hex of the canonical JSON of (value, clock counters, deleted).
+        """SHA-256 hex of the canonical JSON of (value, clock counters and dots, deleted,
+        write id).
 
         Identical writes give identical digests on any machine; timestamps do not count.
         """
@@ -180,21 +203,33 @@ class Versioned:
         return self.clock.descends(other.clock)
 
     def to_json(self) -> dict[str, Any]:
-        """``{"value": ..., "clock": clock.to_json(), "deleted": bool}``."""
-        return {"value": self.value, "clock": self.clock.to_json(), "deleted": self.deleted}
+        """``{"value": ..., "clock": clock.to_json(), "deleted": bool}``, and ``"write_id"``
+        when the version has one."""
+        out = {"value": self.value, "clock": self.clock.to_json(), "deleted": self.deleted}
+        if self.write_id is not None:
+            out["write_id"] = self.write_id
+        return out
 
     @classmethod
     def from_json(cls, obj: Any) -> Versioned:
         """Parse :meth:`to_json` output. Strict: exactly the keys ``value``, ``clock`` and
-        ``deleted``; raises :class:`ClientError` / :class:`InvalidValue` (``ValueError``s)."""
+        ``deleted``, and optionally ``write_id``; raises :class:`ClientError` /
+        :class:`InvalidValue` (``ValueError``s)."""
         if not isinstance(obj, dict):
             raise ClientError(f"a version in JSON is an object with value, clock and deleted; "
                               f"got {type(obj).__name__}")
         keys = sorted(obj, key=str)
-        if keys != ["clock", "deleted", "value"]:
+        if keys not in (["clock", "deleted", "value"], ["clock", "deleted", "value", "write_id"]):
             raise ClientError(f"a version in JSON has exactly the keys 'clock', 'deleted' and "
-                              f"'value'; got {keys}")
-        return cls(obj["value"], VectorClock.from_json(obj["clock"]), obj["deleted"])
+                              f"'value', and optionally 'write_id'; got {keys}")
+        return cls(obj["value"], VectorClock.from_json(obj["clock"]), obj["deleted"],
+                   obj.get("write_id"))
+
+    def same_write(self, other: Versioned) -> bool:
+        """True when ``other`` is another copy of the same client write: the same write id,
+        value and ``deleted`` flag (its clock may differ, if two coordinators stamped it)."""
+        return (self.write_id is not None and self.write_id == other.write_id
+                and self.deleted == other.deleted and self.value == other.value)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Versioned):
@@ -232,10 +267,12 @@ def _tiebreak(v: Versioned) -> tuple[str, str]:
 def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:
     """Syntactic reconciliation: the versions no other version strictly descends.
 
-    Versions with equal clocks are collapsed to one (the one with the smallest digest). The
-    result is an antichain (pairwise concurrent clocks), every input is descended by some
-    version in it, and it is sorted by digest, so it does not depend on the input order.
-    Raises ``TypeError`` for anything that is not a :class:`Versioned`.
+    Versions with equal clocks are collapsed to one (the one with the smallest digest). Copies
+    of one client write (see :meth:`Versioned.same_write`) stand or fall together: a version
+    that descends any copy supersedes them all. The result is an antichain (pairwise
+    concurrent clocks), every input is descended by some version in it (or by a version that
+    descends a copy of it), and it is sorted by digest, so it does not depend on the input
+    order. Raises ``TypeError`` for anything that is not a :class:`Versioned`.
     """
     by_clock: dict[VectorClock, Versioned] = {}
     for v in _as_versions(versions, "reconcile"):
@@ -243,10 +280,32 @@ def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:
         if kept is None or _tiebreak(v) < _tiebreak(kept):
             by_clock[v.clock] = v
     distinct = list(by_clock.values())
-    # Clocks are now distinct, so "descends" between two of them is strict.
+    # Clocks are now distinct, so "descends" between two of them is strict, and only a clock
+    # with more events can descend another.
     survivors = [v for v in distinct
-                 if not any(w is not v and w.clock.descends(v.clock) for w in distinct)]
+                 if not any(w.clock._size > v.clock._size and w.clock._covers(v.clock)
+                            for w in distinct)]
+    by_write: dict[str, list[Versioned]] = {}
+    for v in distinct:
+        if v.write_id is not None:
+            by_write.setdefault(v.write_id, []).append(v)
+    if any(len(group) > 1 for group in by_write.values()):
+        def gone(v: Versioned) -> bool:
+            copies = [c for c in by_write.get(v.write_id, ()) if c is v or c.same_write(v)]
+            return len(copies) > 1 and any(not w.same_write(v) and w.clock._covers(c.clock)
+                                           for c in copies for w in distinct if w is not c)
+        survivors = [v for v in survivors if not gone(v)]
     return sorted(survivors, key=_tiebreak)
+
+
+def distinct_writes(versions: Iterable[Versioned]) -> list[Versioned]:
+    """One version per client write, in the given order: what a read shows as siblings after
+    reconciling. Two copies of one write (stamped by two coordinators) are one sibling."""
+    out: list[Versioned] = []
+    for v in _as_versions(versions, "distinct_writes"):
+        if not any(v.same_write(w) for w in out):
+            out.append(v)
+    return out
 
 
 def merged_clock(versions: Iterable[Versioned]) -> VectorClock:
@@ -259,8 +318,8 @@ def merged_clock(versions: Iterable[Versioned]) -> VectorClock:
 
 
 def live_values(versions: Iterable[Versioned]) -> list[Any]:
-    """The values of the reconciled versions that are not deletes, in :func:`reconcile` order."""
-    return [v.value for v in reconcile(versions) if not v.deleted]
+    """The values of the siblings (:func:`distinct_writes`) that are not deletes."""
+    return [v.value for v in distinct_writes(reconcile(versions)) if not v.deleted]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,26 +66,21 @@ class Versioning:
 
     def new_clock(self, context: VectorClock, node: str, now: float,
                   local: Iterable[Versioned]) -> VectorClock:
-        """The clock of a new write coordinated by ``node`` on top of ``context`` (the paper's
-        rule: increment the coordinator's entry of the context).
+        """The clock of a new write coordinated by ``node`` on top of ``context``.
 
-        One case needs care. If this node already holds a version the client did *not* see
-        (not descended by ``context``), the paper's rule can stamp the new write with a clock that
-        equals or dominates that version (two clients racing through the same coordinator with
-        the same context), and reconciliation would then silently drop a write. In that case the
-        write is stamped on the first sub-actor ``node#1``, ``node#2``, ... whose increment is
-        concurrent with every such version, which keeps the writes concurrent, as they are:
-        they come back as siblings. (Every clock this node issued for the key is descended by
-        a version it still holds, so this check sees every possible clash.)
+        The new event is ``(node, k)`` with ``k`` one more than the highest counter of
+        ``node`` in ``context`` or in any version of the key this node holds. When the client
+        read everything ``node`` coordinated, ``k`` is the context's counter + 1: the paper's
+        rule, "increment the coordinator's entry". When it did not (two writes racing through
+        one coordinator from the same context), the event is kept as a *dot* above the
+        counter, so the two writes stay concurrent and come back as siblings, and the clock
+        still has one entry per coordinating node however many writers race. (Every event this
+        node issued for the key is descended by a version it still holds, so ``k`` is new.)
         """
-        unseen = [v.clock for v in local if not context.descends(v.clock)]
-        actor, k = node, 0
-        while True:
-            candidate = context.increment(actor, now)
-            if not any(candidate.descends(c) or c.descends(candidate) for c in unseen):
-                return candidate.truncate(self.clock_threshold)
-            k += 1
-            actor = f"{node}#{k}"
+        top = context.max_counter(node)
+        for v in local:
+            top = max(top, v.clock.max_counter(node))
+        return context.add_event(node, top + 1, now).truncate(self.clock_threshold)
 
     def reconcile(self, versions: Iterable[Versioned]) -> list[Versioned]:
         return reconcile(versions)

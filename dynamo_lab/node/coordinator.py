@@ -17,20 +17,49 @@ Rules, in the paper's words where it has them (section 4.5, 4.6):
   applied. Silent nodes are suspected (the failure detector learns from timeouts).
 * **delete** is a put of a tombstone carrying the context's clock. When every primary has
   acknowledged it, the tombstone is reaped after ``tombstone_grace_s`` if nobody is suspected.
+* **one write, one version**: every put and delete carries a write id, given where the client's
+  request first arrived (``client:request id``) and kept through forwards and retries. A
+  coordinator that already holds a version with that write id (a duplicated or retried
+  request) sends that version again instead of stamping a second one; for a retry (the first
+  coordinator did not answer in time, so it may have applied the write) it first reads the
+  replicas to find it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 from ..errors import ClientError
 from ..hashing import check_key
 from ..messages import (ClientDelete, ClientGet, ClientPut, ClientReply, Forward, ReadRepair,
                         ReapTick, ReplicaGet, ReplicaPut, RequestTimeout)
-from ..versions import Versioned, check_value, decode_context, encode_context
+from ..versions import (MAX_WRITE_ID_CHARS, Versioned, check_value, decode_context,
+                        distinct_writes, encode_context)
 from .core import versions_digest
+
+#: How many recent writes a coordinator remembers by write id (beyond what its store shows).
+RECENT_WRITES = 4096
+
+
+def write_id_for(client: str, req_id: str) -> str:
+    """The id of a client's write: ``client:request id`` (hashed if that is too long)."""
+    wid = f"{client}:{req_id}"
+    if len(wid) > MAX_WRITE_ID_CHARS:
+        wid = "h:" + hashlib.sha256(wid.encode("utf-8", "surrogatepass")).hexdigest()
+    return wid
+
+
+class Forwarded(NamedTuple):
+    """A request this node passed to another coordinator and waits to relay the answer of."""
+    client: str
+    request: object
+    target: str
+    retried: bool
+    write_id: Optional[str]
 
 
 @dataclass
@@ -49,6 +78,9 @@ class Operation:
     replies: dict = field(default_factory=dict)   # get: node -> list[Versioned]
     answered: bool = False
     retried: bool = False
+    # A lookup (a get this node makes for itself): called with the versions found instead of
+    # answering a client.
+    then: Optional[Callable[[list], None]] = None
 
     def heard(self) -> set:
         return self.acks if self.kind != "get" else set(self.replies)
@@ -62,8 +94,9 @@ class Coordinator:
     def __init__(self, node):
         self.node = node
         self.pending: dict[str, Operation] = {}
-        # forwarded request id -> (client, original request, target, already retried)
-        self.forwards: dict[str, tuple[str, object, str, bool]] = {}
+        self.forwards: dict[str, Forwarded] = {}
+        # write id -> (key, version) of the writes coordinated here lately
+        self.recent: OrderedDict[str, tuple[str, Versioned]] = OrderedDict()
         self._seq = 0
 
     def _new_id(self) -> str:
@@ -82,11 +115,15 @@ class Coordinator:
         self.accept(src, msg)
 
     def handle_Forward(self, src, msg: Forward) -> None:
-        self.accept(src, dataclasses.replace(msg.request, req_id=msg.fwd_id), forwarded=True)
+        self.accept(src, dataclasses.replace(msg.request, req_id=msg.fwd_id), forwarded=True,
+                    retried=msg.retry, write_id=msg.write_id or write_id_for(src, msg.fwd_id))
 
-    def accept(self, client: str, msg, forwarded: bool = False, retried: bool = False) -> None:
+    def accept(self, client: str, msg, forwarded: bool = False, retried: bool = False,
+               write_id: Optional[str] = None) -> None:
         node = self.node
         kind = {"ClientGet": "get", "ClientPut": "put", "ClientDelete": "delete"}[type(msg).__name__]
+        if write_id is None and kind != "get":
+            write_id = write_id_for(client, msg.req_id)
         try:
             key = check_key(msg.key)
             ctx = None
@@ -107,8 +144,9 @@ class Coordinator:
             target = next((p for p in pref if not node.suspected(p)), None)
             if target is not None:
                 fwd = self._new_id()
-                self.forwards[fwd] = (client, msg, target, retried)
-                node.send(target, Forward(fwd, dataclasses.replace(msg, req_id=fwd)))
+                self.forwards[fwd] = Forwarded(client, msg, target, retried, write_id)
+                node.send(target, Forward(fwd, dataclasses.replace(msg, req_id=fwd), write_id,
+                                          retry=retried))
                 node.set_timer(3 * node.config.request_timeout_s, RequestTimeout(fwd))
                 node.note(f"{kind} {key!r}: not in its top {len(pref)} {pref}; forwarded to {target}")
                 return
@@ -116,7 +154,8 @@ class Coordinator:
             self.start_get(client, msg.req_id, key, pref)
         else:
             value = msg.value if kind == "put" else None
-            self.start_put(client, msg.req_id, kind, key, value, ctx, pref)
+            self.start_put(client, msg.req_id, kind, key, value, ctx, pref, write_id,
+                           look_first=retried)
 
     def handle_ClientReply(self, src, msg: ClientReply) -> None:
         """The answer to a request this node forwarded: relay it to the client."""
@@ -124,8 +163,7 @@ class Coordinator:
         if fwd is None:
             self.node.note(f"late reply {msg.req_id} from {src} ignored (already answered)")
             return
-        client, request = fwd[0], fwd[1]
-        self.node.send(client, dataclasses.replace(msg, req_id=request.req_id))
+        self.node.send(fwd.client, dataclasses.replace(msg, req_id=fwd.request.req_id))
 
     # -- choosing replicas ----------------------------------------------------------------
 
@@ -156,7 +194,8 @@ class Coordinator:
 
     # -- put and delete -------------------------------------------------------------------
 
-    def start_put(self, client, client_req, kind, key, value, ctx, pref) -> None:
+    def start_put(self, client, client_req, kind, key, value, ctx, pref, write_id,
+                  look_first=False, found=()) -> None:
         node = self.node
         needed = min(node.config.w, len(pref))
         targets = self.choose_targets(key, pref)
@@ -167,8 +206,24 @@ class Coordinator:
         local = list(node.store.get(key))
         for intended in node.store.hinted_nodes():
             local += node.store.get_hint(intended, key)
-        clock = node.versioning.new_clock(ctx, node.id, node.now, local)
-        version = Versioned(value, clock, deleted=(kind == "delete"))
+        version = self._already_written(write_id, key, kind, value, ctx, local + list(found))
+        if version is None and look_first:
+            node.note(f"{kind} {key!r}: a retry of write {write_id}; reading the replicas for "
+                      f"it before stamping it")
+            self.start_get(client, client_req, key, pref, then=lambda got: self.start_put(
+                client, client_req, kind, key, value, ctx, pref, write_id, found=got))
+            return
+        if version is None:
+            clock = node.versioning.new_clock(ctx, node.id, node.now, local)
+            version = Versioned(value, clock, deleted=(kind == "delete"), write_id=write_id)
+            self.recent[write_id] = (key, version)
+            if len(self.recent) > RECENT_WRITES:
+                self.recent.popitem(last=False)
+        else:
+            node.count("duplicate_writes")
+            node.note(f"{kind} {key!r}: write {write_id} is already stamped {version.clock}; "
+                      f"sending that version again")
+        clock = version.clock
         op = Operation(self._new_id(), client, client_req, kind, key, needed, pref, targets,
                        version=version)
         self.pending[op.req_id] = op
@@ -183,6 +238,20 @@ class Coordinator:
                 node.send(target, ReplicaPut(op.req_id, key, (version,), hint))
         node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
         self._progress(op)
+
+    def _already_written(self, write_id, key, kind, value, ctx, local) -> Optional[Versioned]:
+        """The version this write was stamped with before (a retried or duplicated request),
+        if this node remembers it or holds it; None for a new write."""
+        deleted = kind == "delete"
+
+        def same(v: Versioned) -> bool:
+            return (v.write_id == write_id and v.deleted == deleted
+                    and (deleted or v.value == value) and v.clock.descends(ctx))
+
+        seen = self.recent.get(write_id)
+        if seen is not None and seen[0] == key and same(seen[1]):
+            return seen[1]
+        return next((v for v in local if same(v)), None)
 
     def _write_here(self, key, version, hint) -> None:
         if hint is None:
@@ -199,17 +268,21 @@ class Coordinator:
 
     # -- get --------------------------------------------------------------------------------
 
-    def start_get(self, client, client_req, key, pref) -> None:
+    def start_get(self, client, client_req, key, pref, then=None) -> None:
         node = self.node
         needed = min(node.config.r, len(pref))
         targets = self.choose_targets(key, pref)
+        if then is not None and len(targets) < needed:
+            then([])
+            return
         if len(targets) < needed:
             self._fail(client, client_req, "get", key, needed, len(targets), False,
                        f"only {len(targets)} replicas believed up")
             return
-        op = Operation(self._new_id(), client, client_req, "get", key, needed, pref, targets)
+        op = Operation(self._new_id(), client, client_req, "get", key, needed, pref, targets,
+                       then=then)
         self.pending[op.req_id] = op
-        node.count("gets_coordinated")
+        node.count("gets_coordinated" if then is None else "lookups")
         for target in targets:
             if target == node.id:
                 op.replies[node.id] = self.node.replica.versions_for(key)
@@ -238,16 +311,17 @@ class Coordinator:
         node = self.node
         fwd = self.forwards.pop(timer.req_id, None)
         if fwd is not None:
-            client, request, target, retried = fwd
-            node.membership.timed_out(target, node.now)
-            if not retried:
-                # The target is now suspected: try once more (the next top-N node, or here).
-                node.note(f"{target} did not answer a forwarded request; trying again")
-                self.accept(client, request, retried=True)
+            node.membership.timed_out(fwd.target, node.now)
+            if not fwd.retried:
+                # The target is now suspected: try once more (the next top-N node, or here),
+                # as the same write: if the target did apply it, it is not applied twice.
+                node.note(f"{fwd.target} did not answer a forwarded request; trying again")
+                self.accept(fwd.client, fwd.request, retried=True, write_id=fwd.write_id)
                 return
+            request = fwd.request
             kind = {"ClientGet": "get", "ClientPut": "put"}.get(type(request).__name__, "delete")
-            self._fail(client, request.req_id, kind, request.key, 1, 0, kind != "get",
-                       f"forwarded to {target}, which did not answer")
+            self._fail(fwd.client, request.req_id, kind, request.key, 1, 0, kind != "get",
+                       f"forwarded to {fwd.target}, which did not answer")
             return
         op = self.pending.get(timer.req_id)
         if op is None:
@@ -271,7 +345,9 @@ class Coordinator:
                         node.send(target, ReplicaPut(op.req_id, op.key, (op.version,), hint))
                 node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
                 return
-        if not op.answered:
+        if not op.answered and op.then is not None:
+            self._answer(op)            # a lookup goes on with what it found
+        elif not op.answered:
             heard = len(op.heard())
             self._fail(op.client, op.client_req, op.kind, op.key, op.needed, heard,
                        op.kind != "get" and heard > 0, f"no answer from {', '.join(silent)}")
@@ -281,12 +357,16 @@ class Coordinator:
     def _answer(self, op: Operation) -> None:
         node = self.node
         op.answered = True
+        if op.then is not None:
+            op.then([v for _, vs in sorted(op.replies.items()) for v in vs])
+            return
         if op.kind == "get":
             merged = node.versioning.reconcile(v for vs in op.replies.values() for v in vs)
             clock = node.versioning.merged_clock(merged)
             context = encode_context(clock, node.config.cluster_key) if merged else None
             reply = ClientReply(op.client_req, "get", op.key, True,
-                                values=tuple(v.value for v in merged if not v.deleted),
+                                values=tuple(v.value for v in distinct_writes(merged)
+                                             if not v.deleted),
                                 context=context,
                                 coordinator=node.id, needed=op.needed, got=len(op.replies),
                                 replies=tuple(sorted(op.replies)))
