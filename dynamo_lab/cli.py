@@ -104,13 +104,24 @@ def load_state(path: str) -> dict:
 def save_state(path: str, state: dict) -> None:
     """Write the state atomically, readable by this user only (it holds the cluster's secret
     and admin token): the file is created 0600, never widened afterwards."""
+    _write_private(path, json.dumps(state, indent=2))
+
+
+def token_header_path(state_path: str) -> str:
+    """Where ``cluster up`` writes the admin token as a header line, for ``curl -H @FILE``
+    (so the token never appears on curl's command line either)."""
+    return str(Path(state_path).with_suffix(".token-header"))
+
+
+def _write_private(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by this user only (0600)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{path}.tmp"
     if os.path.exists(tmp):
         os.remove(tmp)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(state, fh, indent=2)
+        fh.write(text)
     os.replace(tmp, path)
 
 
@@ -136,6 +147,7 @@ def save_cluster(path: str, cluster, state: dict) -> None:
 def cmd_cluster_up(args) -> int:
     from .errors import ConfigError
     from .tcp.cluster import ClusterError, TcpCluster
+    from .tcp.http_client import TOKEN_HEADER
     state_path = args.state
     if os.path.exists(state_path):
         cluster, state = attach(state_path)
@@ -162,11 +174,13 @@ def cmd_cluster_up(args) -> int:
     state = cluster.state()
     state["owns_data"] = owns
     save_state(state_path, state)
+    _write_private(token_header_path(state_path), f"{TOKEN_HEADER}: {cluster.token}\n")
     cfg = cluster.config
     print(f"cluster {cluster.cluster_id} is up: {len(cluster.nodes)} nodes, N={cfg.n} R={cfg.r} "
           f"W={cfg.w}, data in {data_dir}")
     _print_nodes(cluster)
-    print(f"\nstate: {state_path}   logs: {os.path.join(data_dir, 'logs')}")
+    print(f"\nstate: {state_path}   logs: {os.path.join(data_dir, 'logs')}   admin token "
+          f"header (curl -H @FILE): {token_header_path(state_path)}")
     print("next: dynamo-lab put cart '[\"book\"]'   dynamo-lab get cart   "
           "dynamo-lab cluster status   dynamo-lab cluster down")
     return EXIT_OK
@@ -216,13 +230,14 @@ def cmd_cluster_status(args) -> int:
     return EXIT_OK
 
 
-def _remove_cluster_files(state_path: str, state: dict) -> None:
-    if state.get("owns_data") and state.get("data_dir"):
+def _remove_cluster_files(state_path: str, state: dict, keep_data: bool = False) -> None:
+    if state.get("owns_data") and state.get("data_dir") and not keep_data:
         shutil.rmtree(state["data_dir"], ignore_errors=True)
-    try:
-        os.remove(state_path)
-    except FileNotFoundError:
-        pass
+    for path in (state_path, token_header_path(state_path)):
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
 
 
 def cmd_cluster_down(args) -> int:
@@ -231,11 +246,9 @@ def cmd_cluster_down(args) -> int:
     cluster.close(kill=args.kill)
     for name, pid in running.items():
         print(f"stopped {name} (pid {pid})")
+    _remove_cluster_files(args.state, state, keep_data=args.keep_data)
     if args.keep_data:
-        os.remove(args.state)
         print(f"data kept in {state.get('data_dir')}")
-    else:
-        _remove_cluster_files(args.state, state)
     print("cluster down")
     return EXIT_OK
 
@@ -286,10 +299,18 @@ def cmd_cluster_partition(args) -> int:
 
 
 def cmd_cluster_heal(args) -> int:
+    from .tcp.cluster import ClusterError
     cluster, state = attach(args.state)
     cluster.heal()
     save_cluster(args.state, cluster, state)
-    print("healed: every link restored")
+    print("healed: every link restored", flush=True)
+    if args.wait:
+        try:
+            took = cluster.wait_quiet(args.timeout)
+        except ClusterError as exc:
+            raise CliError(f"not settled: {exc}", EXIT_FAILED) from None
+        print(f"settled after {took:.1f} s: every node sees every other up and no hints are "
+              f"held, so a read now meets every acknowledged write")
     return EXIT_OK
 
 
@@ -361,10 +382,16 @@ def cmd_get(args) -> int:
     _outcome(code, answer, args)
     if args.json:
         return EXIT_OK if code == 200 else EXIT_FAILED
+    if args.context_only:
+        print(answer.get("context") or "")
+        return EXIT_OK if code == 200 else EXIT_FAILED
     replies = ",".join(answer.get("replies") or [])
     values = answer.get("values") or []
     if code == 404:
-        print(f"{args.key}: no value (coordinator {answer.get('coordinator')}, replies {replies})")
+        deleted = " (deleted: write over the tombstone with this context)" \
+            if answer.get("context") else "; put without --context to create it"
+        print(f"{args.key}: no value (coordinator {answer.get('coordinator')}, replies "
+              f"{replies}){deleted}")
     elif len(values) == 1:
         print(f"{args.key} = {json.dumps(values[0])}   "
               f"(coordinator {answer.get('coordinator')}, replies {replies})")
@@ -374,7 +401,8 @@ def cmd_get(args) -> int:
               f"result with this context:")
         for v in values:
             print(f"  {json.dumps(v)}")
-    print(f"context: {answer.get('context')}")
+    if answer.get("context"):
+        print(f"context: {answer['context']}")
     return EXIT_OK if code == 200 else EXIT_FAILED
 
 
@@ -383,7 +411,9 @@ def cmd_put(args) -> int:
     value = parse_json_value(args.value)
     code, answer, via = _kv(args, "PUT", {"value": value, "context": args.context})
     _outcome(code, answer, args)
-    if not args.json:
+    if args.context_only:
+        print(answer.get("context") or "")
+    elif not args.json:
         print(f"ok: {args.key} written (coordinator {answer.get('coordinator')}, replicas "
               f"{','.join(answer.get('replies') or [])})")
         print(f"context: {answer.get('context')}")
@@ -394,7 +424,9 @@ def cmd_delete(args) -> int:
     _check_key(args.key)
     code, answer, via = _kv(args, "DELETE", {"context": args.context})
     _outcome(code, answer, args)
-    if not args.json:
+    if args.context_only:
+        print(answer.get("context") or "")
+    elif not args.json:
         print(f"ok: {args.key} deleted (a tombstone; coordinator {answer.get('coordinator')}, "
               f"replicas {','.join(answer.get('replies') or [])})")
         print(f"context: {answer.get('context')}")
@@ -542,14 +574,26 @@ def build_parser() -> argparse.ArgumentParser:
     pt.set_defaults(func=cmd_cluster_partition)
 
     hl = csub.add_parser("heal", help="restore every link",
-                         description="Undo every partition and drop rule.")
+                         description="Undo every partition and drop rule. Returns at once: "
+                                     "hints and repair then run in the background, so a read "
+                                     "right away may meet only one side's writes (real Dynamo "
+                                     "behaviour). --wait returns once every node's view agrees "
+                                     "and no hints are held.")
+    hl.add_argument("--wait", action="store_true",
+                    help="return only when every node sees every other up and no hints are held")
+    hl.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                    help="with --wait: give up (exit code 1) after S seconds (default 60)")
     state_arg(hl)
     hl.set_defaults(func=cmd_cluster_heal)
 
     def kv_args(q, node_help="the node that receives the request (default: the first up)"):
         q.add_argument("key", help="the key, e.g. cart:alice")
         q.add_argument("--node", metavar="NODE", help=node_help)
-        q.add_argument("--json", action="store_true", help="print the node's JSON answer")
+        out = q.add_mutually_exclusive_group()
+        out.add_argument("--json", action="store_true", help="print the node's JSON answer")
+        out.add_argument("--context-only", action="store_true",
+                         help="print only the context, for a shell variable: "
+                              "CTX=$(dynamo-lab get cart --context-only)")
         state_arg(q)
 
     g = sub.add_parser("get", help="read a key: its siblings and a context",

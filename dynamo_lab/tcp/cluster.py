@@ -570,6 +570,27 @@ class TcpCluster(Cluster):
                 raise ClusterError("cluster did not converge: " + "; ".join(lagging[:8]))
             time.sleep(0.05)
 
+    def wait_quiet(self, timeout_s: float = 60.0) -> float:
+        """Wait until every running node sees every other one up (:meth:`wait_converged`)
+        and no node holds a hint any more: every write a partition or a crash diverted has
+        reached its home replicas, so a quorum read meets every acknowledged write. Returns
+        the seconds it took; raises :class:`ClusterError` naming what is still pending."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout_s
+        self.wait_converged(timeout_s)
+        while True:
+            held = {n: c for n, c in self.hints().items() if c}
+            if not held:
+                self.wait_converged(max(1.0, deadline - time.monotonic()))
+                return time.monotonic() - t0
+            if time.monotonic() > deadline:
+                down = [n for n in self.nodes if n not in self.up()]
+                why = f"; {', '.join(down)} down: restart it" if down else ""
+                raise ClusterError(f"hints still held after {timeout_s:.0f} s: "
+                                   + ", ".join(f"{n} holds {c}" for n, c in sorted(held.items()))
+                                   + why)
+            time.sleep(0.05)
+
     # -- client plumbing ------------------------------------------------------------------------
 
     def _start(self, client: Client, op: Operation) -> None:
