@@ -1560,8 +1560,11 @@ def student_versioning(increment: Callable, merge: Callable, compare: Callable,
     ``{node: counter}``; ``reconcile`` on lists of :class:`Version`. A new write is stamped with
     ``increment(context, coordinator)``. With ``guard_same_coordinator`` (the default) the
     reference's fix for two writes racing through one coordinator with the same context is
-    applied too (the second is stamped on a sub-actor ``node#1`` so they stay concurrent,
-    decided with the student's ``compare``); ``False`` shows what the paper's rule alone does.
+    applied too: the reference node gives the second write a dot (see
+    :mod:`dynamo_lab.vclock`), which a dict cannot hold, so here it is stamped on a sub-actor
+    ``node#1`` instead (decided with the student's ``compare``), which keeps them concurrent
+    at the price of one more entry per racing writer; ``False`` shows what the paper's rule
+    alone does.
     Raises :class:`ConfigError` inside the cluster when a function returns something that is
     not a clock, or reconcile returns a version it was not given.
     """

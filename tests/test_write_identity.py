@@ -97,3 +97,17 @@ def test_the_checker_names_a_write_held_twice():
     found = check_key_history("cart", [put], {"A": copies, "B": copies})
     assert [v.check for v in found] == ["writes-applied-once"]
     assert "alice:7" in found[0].detail
+
+
+def test_a_read_modify_write_campaign_with_faults_leaves_no_write_twice():
+    """Seed 4 of the campaign (duplicate, drop and reorder faults, crashes) used to end with a
+    cart holding the same write as two identical siblings."""
+    from dynamo_lab.campaign import run_campaign
+    from dynamo_lab.versions import canonical_json
+
+    res = run_campaign(4, 400, trace=False)
+    assert res.ok, res.report()
+    for key in [f"cart{i}" for i in range(6)]:
+        final = reconcile(v for vs in res.cluster.replicas(key).values() for v in vs)
+        values = [canonical_json(v.value) for v in final if not v.deleted]
+        assert len(values) == len(set(values)), f"seed=4 {key}: identical siblings {values}"

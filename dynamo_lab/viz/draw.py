@@ -539,7 +539,7 @@ def _version_items(versions: Iterable[Any], labels: Optional[Sequence[str]]) -> 
 
 
 def _clock_text(clock: VectorClock) -> str:
-    return "[" + ",".join(f"({n},{c})" for n, c in clock.counters().items()) + "]"
+    return str(clock).replace(", ", ",")
 
 
 def _value_text(version: Any) -> str:
@@ -557,11 +557,12 @@ def _value_text(version: Any) -> str:
 def version_dag(versions: Iterable[Any], labels: Optional[Sequence[str]] = None) -> nx.DiGraph:
     """The DAG :func:`draw_version_dag` draws: an edge ``a -> b`` when ``b``'s clock strictly
     descends ``a``'s and no third version lies between (transitive reduction). Node attributes:
-    ``clock``, ``version`` (or None) and ``generation`` (sum of the counters)."""
+    ``clock``, ``version`` (or None) and ``generation`` (how many events the clock holds:
+    the sum of the counters, and one for each dot)."""
     items = _version_items(versions, labels)
     full = nx.DiGraph()
     for label, clock, version in items:
-        full.add_node(label, clock=clock, version=version, generation=sum(clock.counters().values()))
+        full.add_node(label, clock=clock, version=version, generation=sum(clock.counters().values()) + len(clock.dots))
     for a, ca, _ in items:
         for b, cb, _ in items:
             if a != b and cb.descends(ca) and cb != ca:
