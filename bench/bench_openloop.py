@@ -15,7 +15,8 @@ the capacity stays >= 80% of the goodput at capacity.
 
 Bounded: ``DURATION_S`` seconds of sending per rate, each request abandoned ``TIMEOUT_S``
 after its scheduled time. ``python -m bench openloop``; ``python bench/bench_openloop.py
-500 1000`` runs other rates.
+500 1000`` runs other rates, and ``--max-inflight 1000000`` runs the nodes with admission
+control out of the way (what they did before it).
 """
 
 from __future__ import annotations
@@ -239,14 +240,17 @@ def echo_ceiling(rates) -> list[dict]:
             p.wait()
 
 
-def main(rates=RATES) -> None:
+def main(rates=RATES, max_inflight: int | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from dynamo_lab.tcp.cluster import TcpCluster
     print(f"  open loop: {DURATION_S:.0f} s per rate, 50/50 get/put over {KEYS:,} keys, latency "
           f"from the scheduled send time; useful = 200/404 within {GOOD_S:.0f} s; requests "
           f"abandoned after {TIMEOUT_S:.0f} s; {os.cpu_count()} CPU(s)")
     report_header(f"{NODES}-node (3,2,2) TcpCluster on loopback (SQLite, synchronous=FULL):")
-    with TcpCluster(nodes=NODES, n=3, r=2, w=2, seed=1, log_level="WARNING") as cluster:
+    extra = {} if max_inflight is None else {"max_inflight": max_inflight}
+    if max_inflight is not None:
+        print(f"  (each node admits at most {max_inflight:,} client requests at once)")
+    with TcpCluster(nodes=NODES, n=3, r=2, w=2, seed=1, log_level="WARNING", **extra) as cluster:
         results = run_rates([cluster.http_address(n) for n in cluster.nodes], rates)
     print(f"  {verdict(results)}")
     report_header(f"ceiling: minimal asyncio HTTP echo servers, {NODES} processes, same load:")
@@ -254,4 +258,10 @@ def main(rates=RATES) -> None:
 
 
 if __name__ == "__main__":
-    main(tuple(int(a) for a in sys.argv[1:]) or RATES)
+    args = sys.argv[1:]
+    limit = None
+    if "--max-inflight" in args:
+        i = args.index("--max-inflight")
+        limit = int(args[i + 1])
+        del args[i:i + 2]
+    main(tuple(int(a) for a in args) or RATES, limit)

@@ -166,6 +166,7 @@ def cmd_cluster_up(args) -> int:
     try:
         cluster = TcpCluster(args.nodes, n=args.n, r=args.r, w=args.w, vnodes=args.vnodes,
                              seed=args.seed, data_dir=data_dir, detached=True,
+                             max_inflight=args.max_inflight,
                              startup_timeout_s=args.timeout, **settings)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
@@ -490,8 +491,19 @@ def cmd_node(args) -> int:
                        cluster=args.cluster, secret=secret, token=os.environ.get(TOKEN_ENV, ""),
                        faults=faults,
                        ready_file=args.ready_file, hello_timeout_s=args.hello_timeout,
+                       max_inflight=args.max_inflight,
                        port_fallback=args.port_fallback, exit_with_parent=args.exit_with_parent)
     return run(opts, args.log_level)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 # -- the parser ---------------------------------------------------------------------------------
@@ -527,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--set", action="append", metavar="NAME=VALUE",
                     help="any other node setting, e.g. --set gossip_interval_s=0.5 "
                          "--set read_repair=false (repeatable)")
+    up.add_argument("--max-inflight", type=_positive_int, default=16, metavar="N",
+                    help="client requests each node works on at once; more get a fast 503 "
+                         "'overloaded' (default 16)")
     up.add_argument("--data-dir", metavar="DIR",
                     help="where stores and logs go (default: data/ next to the state file)")
     up.add_argument("--timeout", type=float, default=60.0, metavar="S",
@@ -662,6 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
     nd.add_argument("--ready-file", metavar="FILE", help="write the ports as JSON here once ready")
     nd.add_argument("--hello-timeout", type=float, default=5.0, metavar="S",
                     help="close a peer connection that says nothing for S seconds (default 5)")
+    nd.add_argument("--max-inflight", type=_positive_int, default=16, metavar="N",
+                    help="client requests the node works on at once; more get a fast 503 "
+                         "'overloaded' instead of a queue (default 16)")
     nd.add_argument("--port-fallback", action="store_true",
                     help="if --port/--http-port is taken, take a port the OS picks")
     nd.add_argument("--exit-with-parent", action="store_true",

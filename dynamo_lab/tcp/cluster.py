@@ -127,7 +127,8 @@ class TcpCluster(Cluster):
     def __init__(self, nodes: int | Iterable[str] = 5, n: int = 3, r: int = 2, w: int = 2,
                  vnodes: int = 8, seed: int = 0, *, data_dir: Optional[str] = None,
                  host: str = "127.0.0.1", startup_timeout_s: float = 60.0,
-                 detached: bool = False, log_level: str = "INFO", **config):
+                 detached: bool = False, log_level: str = "INFO", max_inflight: int = 16,
+                 **config):
         names = node_names(nodes) if isinstance(nodes, int) else list(nodes)
         if len(set(names)) != len(names) or not all(
                 isinstance(x, str) and x and x.isprintable() and ":" not in x and " " not in x
@@ -140,6 +141,9 @@ class TcpCluster(Cluster):
         if "parts" in config:
             raise ConfigError("TcpCluster runs the reference node in separate processes; "
                               "swap parts in a SimCluster instead")
+        if not isinstance(max_inflight, int) or isinstance(max_inflight, bool) or max_inflight < 1:
+            raise ConfigError(f"max_inflight must be a whole number >= 1, got {max_inflight!r}")
+        self.max_inflight = max_inflight
         cfg = NodeConfig(n=n, r=r, w=w, vnodes=vnodes, **config)
         own_dir = data_dir is None
         data_dir = tempfile.mkdtemp(prefix="dynamo-lab-") if own_dir else str(data_dir)
@@ -198,7 +202,7 @@ class TcpCluster(Cluster):
         """What a state file records: enough for :meth:`attach` to drive the cluster again."""
         cfg = self.config.to_json()
         return {"version": 2, "cluster_id": self.cluster_id, "token": self.token,
-                "secret": self.secret,
+                "secret": self.secret, "max_inflight": self.max_inflight,
                 "cluster_key": self.config.cluster_key, "seed": self.seed,
                 "data_dir": self.data_dir, "host": self.host, "config": cfg,
                 "removed": sorted(self.removed), "blocked": sorted(map(list, self.blocked)),
@@ -211,6 +215,7 @@ class TcpCluster(Cluster):
         try:
             cfg = NodeConfig(**state["config"], cluster_key=state["cluster_key"])
             self = cls.__new__(cls)
+            self.max_inflight = int(state.get("max_inflight", 16))
             self._setup(cfg, int(state["seed"]), str(state["data_dir"]), str(state["host"]),
                         own_dir=False, detached=True, cluster_id=str(state["cluster_id"]),
                         token=str(state["token"]), secret=str(state["secret"]),
@@ -244,7 +249,8 @@ class TcpCluster(Cluster):
                 "--host", self.host, "--port", str(port), "--http-port", str(http_port),
                 "--data-dir", self.data_dir, "--seed", str(self.seed),
                 "--cluster", self.cluster_id, "--ready-file", str(self._ready_file(p.name)),
-                "--config", json.dumps(self.config.to_json()), "--log-level", self.log_level]
+                "--config", json.dumps(self.config.to_json()), "--log-level", self.log_level,
+                "--max-inflight", str(self.max_inflight)]
         if p.members:
             argv += ["--members", ",".join(p.members)]
         if p.seeds:

@@ -11,7 +11,8 @@ Client endpoints (JSON in, JSON out)::
 Status codes mean what they say: 404 the key has no value (the body still carries the context
 to write with), 400 bad input (the body's ``error`` says what is wrong; nothing was written),
 413 a body over the size limit, 503 the quorum was not reached (``may_have_applied`` says
-whether the write may still be on some replica). Every answer has the fields of the node's
+whether the write may still be on some replica) or the node is overloaded (``error_kind``
+``"overloaded"``, a ``Retry-After`` header: it refused the request at once, nothing applied). Every answer has the fields of the node's
 ``ClientReply`` (``ok``, ``error``, ``needed``, ``got``...), so a client can rebuild it.
 
 Admin endpoints, for demos and tests. Every one of them needs the cluster's token in the
@@ -137,7 +138,7 @@ def status_for(reply: ClientReply) -> int:
     """The HTTP status that says what happened."""
     if reply.ok:
         return 404 if reply.op == "get" and not reply.values else 200
-    return {"invalid": 400, "quorum": 503}.get(reply.error_kind or "", 500)
+    return {"invalid": 400, "quorum": 503, "overloaded": 503}.get(reply.error_kind or "", 500)
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -191,7 +192,8 @@ async def _reply(request: web.Request, kind: str, value: Any = None,
                  context: Optional[str] = None) -> web.Response:
     runtime = request.app[RUNTIME]
     reply = await runtime.request(kind, request.match_info["key"], value, context)
-    return web.json_response(reply_to_json(reply), status=status_for(reply))
+    headers = {"Retry-After": "1"} if reply.error_kind == "overloaded" else None
+    return web.json_response(reply_to_json(reply), status=status_for(reply), headers=headers)
 
 
 async def _get(request: web.Request) -> web.Response:
@@ -346,7 +348,10 @@ async def _local(request: web.Request) -> web.Response:
 async def start_http(runtime, host: str, port: int) -> tuple[web.AppRunner, str]:
     """Serve the API on ``host:port`` (0: the OS picks); returns the runner and ``HOST:PORT``."""
     # shutdown_timeout: on SIGTERM, in-flight requests get this long to finish.
-    runner = web.AppRunner(make_app(runtime), access_log=None, shutdown_timeout=2.0)
+    # handler_cancellation: a client that hangs up (or times out) cancels its handler, which
+    # frees its admission slot at once instead of holding it until the coordinator answers.
+    runner = web.AppRunner(make_app(runtime), access_log=None, shutdown_timeout=2.0,
+                           handler_cancellation=True)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:

@@ -68,6 +68,7 @@ class NodeOptions:
     exit_with_parent: bool = False   # stop when the process that started this one dies
     hello_timeout_s: float = 5.0
     max_frame_bytes: int = MAX_FRAME_BYTES
+    max_inflight: int = 16           # client requests this node coordinates at once; beyond: 503
 
     @property
     def store_path(self) -> Path:
@@ -102,6 +103,8 @@ class NodeRuntime:
         self._parent = 0
         self.on_orphaned = None      # called when exit_with_parent sees the parent gone
         self.errors = 0
+        self.inflight = 0            # client requests admitted and not yet answered
+        self.overloaded = 0          # client requests refused because inflight was at the limit
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -239,7 +242,29 @@ class NodeRuntime:
     async def request(self, kind: str, key: Any, value: Any = None,
                       context: Optional[str] = None) -> ClientReply:
         """Run one client request through the node and return its reply. A coordinator that
-        does not answer in time gives a quorum-failure reply (``got=0``)."""
+        does not answer in time gives a quorum-failure reply (``got=0``).
+
+        Admission control: with ``max_inflight`` requests already admitted, the request is
+        refused at once (``error_kind="overloaded"``, nothing applied) rather than queued:
+        past its capacity a node that queues work finishes it too late to be of use, so its
+        latency explodes and its goodput falls; one that refuses early keeps serving what it
+        admitted in time, and the client may retry elsewhere or later. Cancelling the
+        caller (an HTTP client that hung up) frees the slot at once."""
+        if self.inflight >= self.opts.max_inflight:
+            self.overloaded += 1
+            return ClientReply("", kind, str(key), False, coordinator=self.opts.node_id,
+                               error_kind="overloaded",
+                               error=f"node {self.opts.node_id} is overloaded ({self.inflight} "
+                                     f"requests in flight, its limit); nothing was applied: "
+                                     f"retry after a short pause or ask another node")
+        self.inflight += 1
+        try:
+            return await self._admitted(kind, key, value, context)
+        finally:
+            self.inflight -= 1
+
+    async def _admitted(self, kind: str, key: Any, value: Any,
+                        context: Optional[str]) -> ClientReply:
         self._client_seq += 1
         # The generation makes the request id (and so the write id) unique across restarts.
         gen = self.node.membership.mine.generation if self.node is not None else 0
@@ -275,6 +300,8 @@ class NodeRuntime:
         out["uptime_s"] = round(time.time() - self.started_at, 3)
         out["transport"] = self.transport.to_json()
         out["errors"] = self.errors
+        out["admission"] = {"inflight": self.inflight, "max_inflight": self.opts.max_inflight,
+                            "overloaded": self.overloaded}
         out["left"] = bool(self.node is not None and self.node.left)
         return out
 
