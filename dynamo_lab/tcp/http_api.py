@@ -33,17 +33,21 @@ read the token nor send a custom header without a CORS preflight this API never 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import math
 import socket
 from typing import Any, Optional
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..errors import ClientError
 from ..messages import ClientReply
 from .framing import split_address
+from .transport import ACCEPT_BACKLOG
 from .http_client import TOKEN_HEADER
 
 RUNTIME = web.AppKey("runtime", object)     # the NodeRuntime an application serves
@@ -53,6 +57,29 @@ _EXTRA_BODY_BYTES = 64 * 1024   # room around a maximal value for the JSON wrapp
 
 class BadRequest(ValueError):
     """Input the API refuses with a 400 and this message."""
+
+
+class ClientMistake(Exception):
+    """A client broke HTTP itself (a body that never arrives): one INFO line, this status,
+    and the connection is closed, since the stream is out of step."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def key_from_raw_path(raw_path: str, prefix: str) -> str:
+    """The key a URL names: the raw (still percent-encoded) path after ``prefix``, decoded
+    as UTF-8, strictly. aiohttp leaves a percent-encoding that is not UTF-8 (``%FF%FE``) as
+    it is, which would make ``/kv/%FF%FE`` and ``/kv/%25FF%25FE`` one key; here it is a
+    :class:`BadRequest`."""
+    raw = raw_path[len(prefix):]
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"the key in the URL ({raw[:60]}) is not UTF-8 once percent-decoded; "
+                         f"percent-encode the UTF-8 bytes of the key, e.g. /kv/caf%C3%A9 for "
+                         f"'caf\u00e9'") from None
 
 
 # -- pure helpers (tested with Hypothesis) ----------------------------------------------------
@@ -170,12 +197,39 @@ def make_app(runtime) -> web.Application:
 def _errors_middleware(runtime):
     @web.middleware
     async def middleware(request: web.Request, handler):
+        # Client mistakes are one INFO line each (never a traceback: they are not bugs).
         try:
             return await handler(request)
         except BadRequest as exc:
             runtime.log.info("HTTP 400 for %s %s: %s", request.method, request.path, exc)
             return _error(400, str(exc))
+        except ClientMistake as exc:
+            runtime.log.info("HTTP %d for %s %s from %s: %s", exc.status, request.method,
+                             request.path, request.remote, exc)
+            resp = _error(exc.status, str(exc))
+            resp.force_close()
+            return resp
+        except HttpProcessingError as exc:     # a body cut short, a broken chunked encoding
+            runtime.log.info("HTTP 400 for %s %s from %s: bad body: %s", request.method,
+                             request.path, request.remote, exc.message or exc)
+            resp = _error(400, f"the request body is malformed: {exc.message or exc}")
+            resp.force_close()
+            return resp
+        except ConnectionError as exc:
+            runtime.log.info("client %s hung up during %s %s (%s)", request.remote,
+                             request.method, request.path, type(exc).__name__)
+            resp = _error(400, "connection lost")    # nobody reads it; aiohttp drops it
+            resp.force_close()
+            return resp
+        except asyncio.CancelledError:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                runtime.log.info("client %s hung up during %s %s", request.remote,
+                                 request.method, request.path)
+            raise
         except web.HTTPRequestEntityTooLarge as exc:
+            runtime.log.info("HTTP 413 for %s %s from %s: %s", request.method, request.path,
+                             request.remote, exc.text)
             return _error(413, f"body too large ({exc.text}); the limit is "
                                f"{request.app[MAX_BODY]} bytes")
         except web.HTTPException as exc:
@@ -191,7 +245,8 @@ def _errors_middleware(runtime):
 async def _reply(request: web.Request, kind: str, value: Any = None,
                  context: Optional[str] = None) -> web.Response:
     runtime = request.app[RUNTIME]
-    reply = await runtime.request(kind, request.match_info["key"], value, context)
+    key = key_from_raw_path(request.rel_url.raw_path, "/kv/")
+    reply = await runtime.request(kind, key, value, context)
     headers = {"Retry-After": "1"} if reply.error_kind == "overloaded" else None
     return web.json_response(reply_to_json(reply), status=status_for(reply), headers=headers)
 
@@ -200,13 +255,25 @@ async def _get(request: web.Request) -> web.Response:
     return await _reply(request, "get")
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, or :class:`ClientMistake` (408) if it does not arrive within the
+    node's body timeout (a Content-Length larger than what is sent used to hang the handler
+    for ever)."""
+    timeout_s = request.app[RUNTIME].opts.http_body_timeout_s
+    try:
+        return await asyncio.wait_for(request.read(), timeout_s)
+    except asyncio.TimeoutError:
+        raise ClientMistake(408, f"the body did not arrive within {timeout_s:g} s (Content-Length "
+                                 f"{request.content_length}); send the whole body at once") from None
+
+
 async def _put(request: web.Request) -> web.Response:
-    value, context = parse_put_body(await request.read())
+    value, context = parse_put_body(await read_body(request))
     return await _reply(request, "put", value, context)
 
 
 async def _delete(request: web.Request) -> web.Response:
-    context = parse_delete_body(await request.read(), request.query.get("context"))
+    context = parse_delete_body(await read_body(request), request.query.get("context"))
     return await _reply(request, "delete", None, context)
 
 
@@ -248,7 +315,7 @@ def _admin(handler):
 
 
 async def _json_object(request: web.Request) -> dict:
-    raw = await request.read()
+    raw = await read_body(request)
     body = parse_json(raw) if raw.strip() else {}
     if not isinstance(body, dict):
         raise BadRequest(f"body must be a JSON object, got {type(body).__name__}")
@@ -332,7 +399,7 @@ async def _leave(request: web.Request) -> web.Response:
 
 async def _local(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    key = request.match_info["key"]
+    key = key_from_raw_path(request.rel_url.raw_path, "/admin/local/")
     store = runtime.store
     try:
         versions = store.get(key)
@@ -345,13 +412,76 @@ async def _local(request: web.Request) -> web.Response:
                                         for n, vs in hints.items() if vs}})
 
 
+class _Refused(asyncio.Protocol):
+    """A connection over the limit: closed as soon as it is made, so its descriptor is freed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()
+
+
+class CappedSite(web.SockSite):
+    """A ``SockSite`` that keeps at most ``max_connections`` HTTP connections open, so that
+    idle clients cannot use up the process's file descriptors (which stops the node: no
+    accept, no SQLite, no peer connection). At the limit, the oldest connection that is idle
+    (waiting for its next request, or still dribbling its headers) is closed to make room for
+    the new one; if none is idle, the new one is closed at once. Each case is counted and
+    logged (the node's log filter keeps repeated lines down)."""
+
+    def __init__(self, runner: web.AppRunner, sock: socket.socket, *, max_connections: int,
+                 log, **kw):
+        super().__init__(runner, sock, **kw)
+        self.max_connections = max_connections
+        self.log = log
+        self.evicted = 0
+        self.refused = 0
+
+    def _factory(self):
+        server = self._runner.server
+        connections = server.connections
+        if len(connections) >= self.max_connections:
+            idle = next((h for h in connections if _is_idle(h)), None)
+            if idle is None:
+                self.refused += 1
+                self.log.warning("HTTP connection limit (%d) reached and none idle; refusing "
+                                 "a new connection", self.max_connections)
+                return _Refused()
+            self.evicted += 1
+            self.log.info("HTTP connection limit (%d) reached; closing the oldest idle "
+                          "connection", self.max_connections)
+            idle.force_close()
+        return server()
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._factory, sock=self._sock,
+                                                backlog=self._backlog)
+
+
+def _is_idle(handler) -> bool:
+    # aiohttp's RequestHandler waits on _waiter between requests (and before the first one
+    # is complete); a handler running a request has none pending.
+    waiter = getattr(handler, "_waiter", None)
+    return waiter is not None and not waiter.done()
+
+
 async def start_http(runtime, host: str, port: int) -> tuple[web.AppRunner, str]:
-    """Serve the API on ``host:port`` (0: the OS picks); returns the runner and ``HOST:PORT``."""
+    """Serve the API on ``host:port`` (0: the OS picks); returns the runner and ``HOST:PORT``.
+
+    A connection that sends no complete request for ``http_idle_timeout_s`` (idle between
+    requests, or never finishing its headers) is closed: aiohttp's keep-alive timer, which it
+    starts on connect. At most ``max_http_connections`` are open at once (:class:`CappedSite`).
+    """
+    opts = runtime.opts
     # shutdown_timeout: on SIGTERM, in-flight requests get this long to finish.
     # handler_cancellation: a client that hangs up (or times out) cancels its handler, which
     # frees its admission slot at once instead of holding it until the coordinator answers.
     runner = web.AppRunner(make_app(runtime), access_log=None, shutdown_timeout=2.0,
-                           handler_cancellation=True)
+                           handler_cancellation=True,
+                           keepalive_timeout=opts.http_idle_timeout_s,
+                           # after an early answer (408, 413), read what is left of the body
+                           # for at most this long before closing (aiohttp's default: 10 s)
+                           lingering_time=1.0)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -361,7 +491,9 @@ async def start_http(runtime, host: str, port: int) -> tuple[web.AppRunner, str]
         sock.close()
         await runner.cleanup()
         raise
-    site = web.SockSite(runner, sock)
+    site = CappedSite(runner, sock, max_connections=opts.max_http_connections, log=runtime.log,
+                      backlog=ACCEPT_BACKLOG)
     await site.start()
+    runtime.http_site = site
     bound = sock.getsockname()
     return runner, f"{bound[0]}:{bound[1]}"

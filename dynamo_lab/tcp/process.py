@@ -37,7 +37,7 @@ from ..messages import (AdminLeave, ClientDelete, ClientGet, ClientPut, ClientRe
 from ..node import Node, NodeConfig
 from ..storage import SqliteStore
 from .framing import MAX_FRAME_BYTES
-from .transport import FaultRules, Transport
+from .transport import ACCEPT_BACKLOG, FaultRules, Transport
 
 CLIENT_PREFIX = "http:"
 #: Environment variables that carry a node's secrets (never its command line: ``ps`` shows that).
@@ -69,6 +69,10 @@ class NodeOptions:
     hello_timeout_s: float = 5.0
     max_frame_bytes: int = MAX_FRAME_BYTES
     max_inflight: int = 16           # client requests this node coordinates at once; beyond: 503
+    http_idle_timeout_s: float = 10.0    # close an HTTP connection with no complete request
+    http_body_timeout_s: float = 10.0    # a body that has not arrived by then: 408
+    max_http_connections: int = 0        # 0: from the descriptor limit (descriptor_budget)
+    max_peer_connections: int = 0        # inbound peer connections; 0: from the limit too
 
     @property
     def store_path(self) -> Path:
@@ -103,6 +107,11 @@ class NodeRuntime:
         self._parent = 0
         self.on_orphaned = None      # called when exit_with_parent sees the parent gone
         self.errors = 0
+        self.http_site = None
+        http_cap, peer_cap = descriptor_budget()
+        opts.max_http_connections = opts.max_http_connections or http_cap
+        opts.max_peer_connections = opts.max_peer_connections or peer_cap
+        self.transport.max_inbound = opts.max_peer_connections
         self.inflight = 0            # client requests admitted and not yet answered
         self.overloaded = 0          # client requests refused because inflight was at the limit
 
@@ -306,6 +315,74 @@ class NodeRuntime:
         return out
 
 
+#: Descriptors kept free for SQLite, logs and outbound peer links.
+_FD_RESERVE = 64
+
+
+def raise_descriptor_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (as Go programs do;
+    a laptop's default soft limit is often 256) and return the soft limit now in force."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def descriptor_budget() -> tuple[int, int]:
+    """``(HTTP connections, inbound peer connections)`` this process can hold open: three
+    quarters and one quarter of its descriptor limit, less a reserve, so that a flood of
+    idle connections meets a cap before it meets ``EMFILE``."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        soft = 1024
+    else:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft == resource.RLIM_INFINITY or soft <= 0:
+            soft = 65536
+    usable = max(32, min(soft, 65536) - _FD_RESERVE - 2 * ACCEPT_BACKLOG)
+    return max(16, usable * 3 // 4), max(8, usable // 4)
+
+
+class RepeatFilter(logging.Filter):
+    """Let at most ``burst`` records with the same logger and message template through per
+    ``window_s``; the first one after a quiet spell says how many were held back. A flood
+    of one failure (an ``accept()`` out of descriptors, a peer refused again and again)
+    thus costs a few lines a minute, not megabytes."""
+
+    def __init__(self, burst: int = 5, window_s: float = 10.0, clock=time.monotonic):
+        super().__init__()
+        self.burst, self.window_s, self.clock = burst, window_s, clock
+        self._seen: dict[tuple, list] = {}       # key -> [window start, count, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        entry = self._seen.get(key)
+        if entry is None or now - entry[0] >= self.window_s:
+            held = entry[2] if entry else 0
+            self._seen[key] = [now, 1, 0]
+            if len(self._seen) > 10_000:           # forget old keys; never grow without bound
+                self._seen = {key: self._seen[key]}
+            if held:
+                record.msg = f"{record.msg} [{held} more like this held back]"
+            return True
+        entry[1] += 1
+        if entry[1] <= self.burst:
+            return True
+        entry[2] += 1
+        return False
+
+
 def write_ready_file(path: str, info: dict) -> None:
     """Write ``info`` as JSON atomically (a reader never sees half a file)."""
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -349,4 +426,7 @@ def run(opts: NodeOptions, log_level: str = "INFO") -> int:
     """Configure logging to stderr and :func:`serve` the node (blocking)."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), stream=sys.stderr,
                         format=f"%(asctime)s {opts.node_id} %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
+    raise_descriptor_limit()
     return asyncio.run(serve(opts))

@@ -28,6 +28,11 @@ from .framing import (MAX_FRAME_BYTES, FrameError, challenge_payload, check_welc
                       encode_frame, hello_payload, new_nonce, parse_challenge, parse_hello,
                       read_frame, split_address, welcome_payload)
 
+#: Connections accepted per wake-up of a listening socket (and its listen() backlog). asyncio
+#: accepts that many before any protocol sees them, so it bounds the descriptors a burst of
+#: connections takes above the caps.
+ACCEPT_BACKLOG = 16
+
 #: Message types a peer may send. AdminLeave is only for the node's own admin endpoint.
 WIRE_TYPES = frozenset(name for name in MESSAGE_TYPES if name != AdminLeave.__name__)
 
@@ -260,6 +265,7 @@ class Transport:
         self.links: dict[str, PeerLink] = {}
         self.server: Optional[asyncio.base_events.Server] = None
         self._inbound: set[asyncio.Task] = set()
+        self.max_inbound = 256          # inbound connections at once; more are closed at once
         self.refused = 0
         self.received = 0
 
@@ -267,7 +273,8 @@ class Transport:
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Bind (port 0: the OS picks one) without accepting yet; returns ``HOST:PORT``."""
-        self.server = await asyncio.start_server(self._accept, host, port, start_serving=False)
+        self.server = await asyncio.start_server(self._accept, host, port, start_serving=False,
+                                                 backlog=ACCEPT_BACKLOG)
         bound_host, bound_port = self.server.sockets[0].getsockname()[:2]
         self.address = f"{bound_host}:{bound_port}"
         return self.address
@@ -277,6 +284,14 @@ class Transport:
         await self.server.start_serving()
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._inbound) >= self.max_inbound:
+            # Unauthenticated connections die within hello_timeout_s; until then, a flood of
+            # them must not use up the descriptors the node needs.
+            self.refused += 1
+            self.log.warning("peer connection limit (%d) reached; closing a new connection",
+                             self.max_inbound)
+            writer.transport.abort()
+            return
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._inbound.add(task)
         task.add_done_callback(self._inbound.discard)
