@@ -365,6 +365,8 @@ def _outcome(code: int, answer: dict, args) -> int:
         print(json.dumps(answer, indent=2, sort_keys=True))
     if code == 400 or code == 413:
         raise CliError(f"refused: {answer.get('error')}")
+    if code == 503 and answer.get("error_kind") == "overloaded":
+        raise CliError(f"{answer.get('error')}", EXIT_FAILED)
     if code == 503:
         applied = ("the write MAY have been applied on some replicas"
                    if answer.get("may_have_applied") else "nothing was applied")

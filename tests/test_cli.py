@@ -207,3 +207,14 @@ def test_heal_wait_makes_the_demo_climax_deterministic(tmp_path, capsys):
         assert cli.run(["cluster", "down", *st]) == 0
     finally:
         _kill_leftovers(state)
+
+
+def test_an_overloaded_node_is_reported_as_such_not_as_a_quorum_failure():
+    import argparse
+    answer = {"ok": False, "error_kind": "overloaded", "needed": 0, "got": 0,
+              "error": "node A is overloaded (16 requests in flight, its limit); nothing was "
+                       "applied: retry after a short pause or ask another node"}
+    with pytest.raises(cli.CliError) as err:
+        cli._outcome(503, answer, argparse.Namespace(json=False))
+    assert err.value.code == 1 and "overloaded" in str(err.value)
+    assert "quorum" not in str(err.value)
