@@ -246,10 +246,10 @@ def main(rates=RATES, max_inflight: int | None = None) -> None:
     print(f"  open loop: {DURATION_S:.0f} s per rate, 50/50 get/put over {KEYS:,} keys, latency "
           f"from the scheduled send time; useful = 200/404 within {GOOD_S:.0f} s; requests "
           f"abandoned after {TIMEOUT_S:.0f} s; {os.cpu_count()} CPU(s)")
-    report_header(f"{NODES}-node (3,2,2) TcpCluster on loopback (SQLite, synchronous=FULL):")
     extra = {} if max_inflight is None else {"max_inflight": max_inflight}
     if max_inflight is not None:
         print(f"  (each node admits at most {max_inflight:,} client requests at once)")
+    report_header(f"{NODES}-node (3,2,2) TcpCluster on loopback (SQLite, synchronous=FULL):")
     with TcpCluster(nodes=NODES, n=3, r=2, w=2, seed=1, log_level="WARNING", **extra) as cluster:
         results = run_rates([cluster.http_address(n) for n in cluster.nodes], rates)
     print(f"  {verdict(results)}")

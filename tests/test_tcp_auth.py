@@ -10,15 +10,14 @@ that holds it cannot raise another node's generation.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 
+from dynamo_lab.errors import ProtocolError
 from dynamo_lab.messages import Gossip, MemberState, ReplicaPut, dumps
 from dynamo_lab.tcp.cluster import TcpCluster
-from dynamo_lab.tcp.framing import (check_welcome, encode_frame, hello_payload, new_nonce,
-                                    parse_challenge, read_frame, split_address)
+from dynamo_lab.tcp.framing import dial_handshake, encode_frame, split_address
 
 from test_tcp_cluster import FAST, assert_all_stopped, eventually, started
 
@@ -33,15 +32,11 @@ async def _talk(address: str, cluster: str, secret: str, as_node: str, frames: l
     host, port = split_address(address)
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        server, server_nonce = parse_challenge(await read_frame(reader))
-        nonce = new_nonce()
-        writer.write(encode_frame(hello_payload(as_node, "127.0.0.1:9", cluster, secret,
-                                                server=server, server_nonce=server_nonce,
-                                                nonce=nonce)))
-        welcome = await read_frame(reader)
-        if welcome is None:
+        try:
+            await dial_handshake(reader, writer, node=as_node, address="127.0.0.1:9",
+                                 cluster=cluster, secret=secret)
+        except ProtocolError:
             return False
-        check_welcome(welcome, cluster, secret, server=server, client=as_node, nonce=nonce)
         writer.writelines(frames)
         await writer.drain()
         return True

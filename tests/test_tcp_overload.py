@@ -18,37 +18,26 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession, ClientTimeout
 from yarl import URL
 
-from dynamo_lab.node import NodeConfig
-from dynamo_lab.tcp.http_api import key_from_raw_path, BadRequest
+from dynamo_lab.tcp.http_api import BadRequest, key_from_raw_path
 from dynamo_lab.tcp.http_client import http_json
-from dynamo_lab.tcp.process import NodeOptions, NodeRuntime, RepeatFilter
+from dynamo_lab.tcp.process import RepeatFilter
 
-SECRET = "overload-test-secret"
+from test_tcp_robustness import SECRET, live_node
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@contextmanager
-def node(tmp_path, members=("A",), n=1, **opts):
-    """Node A on a private loop. With ``members=("A", "B")`` and N=R=W=2, B never exists:
-    every request then waits ``request_timeout_s`` for it (a request held in flight)."""
-    loop = asyncio.new_event_loop()
-    cfg = NodeConfig(n=n, r=n, w=n, gossip_interval_s=0.2,
-                     request_timeout_s=opts.pop("request_timeout_s", 0.5))
-    runtime = NodeRuntime(NodeOptions("A", str(tmp_path), members=list(members), config=cfg,
-                                      secret=SECRET, token="tok", **opts))
-    loop.run_until_complete(runtime.start())
-    try:
-        yield loop, runtime
-    finally:
-        loop.run_until_complete(runtime.close())
-        loop.close()
+def node(tmp_path, members=("A",), request_timeout_s: float = 0.5, **options):
+    """Node A on a private loop. With ``members=("A", "B")`` B never exists: every request
+    then waits ``request_timeout_s`` for it (a request held in flight)."""
+    return live_node(tmp_path, members=members, options=options,
+                     request_timeout_s=request_timeout_s)
 
 
 def wait_until(loop, check, timeout_s: float, what: str) -> float:
@@ -62,7 +51,7 @@ def wait_until(loop, check, timeout_s: float, what: str) -> float:
 # -- admission control ----------------------------------------------------------------------------
 
 def test_past_its_limit_a_node_refuses_at_once_instead_of_queueing(tmp_path):
-    with node(tmp_path, members=("A", "B"), n=2, max_inflight=2, request_timeout_s=1.0) as (loop, rt):
+    with node(tmp_path, members=("A", "B"), max_inflight=2, request_timeout_s=1.0) as (loop, rt):
         async def scenario():
             held = [asyncio.ensure_future(rt.request("get", f"k{i}")) for i in range(2)]
             await asyncio.sleep(0.05)
@@ -85,7 +74,7 @@ def test_past_its_limit_a_node_refuses_at_once_instead_of_queueing(tmp_path):
 
 
 def test_overloaded_is_a_503_with_retry_after_and_a_client_that_gives_up_frees_its_slot(tmp_path):
-    with node(tmp_path, members=("A", "B"), n=2, max_inflight=2, request_timeout_s=3.0) as (loop, rt):
+    with node(tmp_path, members=("A", "B"), max_inflight=2, request_timeout_s=3.0) as (loop, rt):
         base = f"http://{rt.http_address}/kv/"
 
         async def scenario():
@@ -295,3 +284,18 @@ def test_400_idle_connections_under_ulimit_256_neither_stop_the_node_nor_flood_i
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.slow
+def test_tcp_cluster_clients_retry_an_overloaded_node_and_every_write_lands(tmp_path):
+    from dynamo_lab.tcp.cluster import TcpCluster
+    from test_tcp_cluster import FAST, assert_all_stopped, started
+    with TcpCluster(nodes=3, seed=2, data_dir=str(tmp_path), max_inflight=1, **FAST) as cluster:
+        pids = started(cluster)
+        alice = cluster.client("alice")
+        ops = [alice.submit_put(f"k{i}", [i], via="A") for i in range(12)]
+        cluster.wait(*ops)
+        assert [op.error for op in ops] == [None] * 12
+        assert cluster.status("A")["admission"]["overloaded"] > 0, "A did refuse some at first"
+        assert [alice.get(f"k{i}").values for i in range(12)] == [[[i]] for i in range(12)]
+    assert_all_stopped(pids)

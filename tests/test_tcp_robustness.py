@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,9 +23,9 @@ from dynamo_lab.errors import ConfigError
 from dynamo_lab.messages import Gossip, GossipTick, MemberState, ReplicaPut, dumps
 from dynamo_lab.node import NodeConfig
 from dynamo_lab.tcp.framing import (MAX_FRAME_BYTES, FrameDecoder, FrameError, check_welcome,
-                                    encode_frame, hello_payload, new_nonce, parse_challenge,
-                                    parse_hello, read_frame, welcome_payload)
-from dynamo_lab.tcp.http_api import (BadRequest, admin_refusal, make_app, parse_delete_body,
+                                    dial_handshake, encode_frame, hello_payload,
+                                    parse_challenge, parse_hello, read_frame, welcome_payload)
+from dynamo_lab.tcp.http_api import (BadRequest, admin_refusal, parse_delete_body,
                                      parse_put_body, status_for)
 from dynamo_lab.tcp.process import NodeOptions, NodeRuntime
 
@@ -133,12 +132,17 @@ def test_a_node_without_a_secret_refuses_to_start(tmp_path):
 # -- one live node in this process --------------------------------------------------------------
 
 @contextmanager
-def live_node(tmp_path, **config):
-    """A one-node cluster (N=R=W=1) with its transport and HTTP API on 127.0.0.1."""
+def live_node(tmp_path, *, members=("A",), options: dict | None = None, **config):
+    """Node A of a cluster of ``members`` (N=R=W=len(members)) with its transport and HTTP
+    API on 127.0.0.1, on a private event loop. The other members never exist: with more
+    than one, every client request waits ``request_timeout_s`` for them (and fails).
+    ``options``: NodeOptions fields."""
     loop = asyncio.new_event_loop()
-    cfg = NodeConfig(n=1, r=1, w=1, gossip_interval_s=0.2, **config)
-    opts = NodeOptions("A", str(tmp_path), members=["A"], config=cfg, cluster=CLUSTER,
-                       secret=SECRET, token="tok", hello_timeout_s=0.3, max_frame_bytes=4096)
+    n = len(members)
+    cfg = NodeConfig(n=n, r=n, w=n, gossip_interval_s=0.2, **config)
+    opts = NodeOptions("A", str(tmp_path), members=list(members), config=cfg, cluster=CLUSTER,
+                       secret=SECRET, token="tok",
+                       **{"hello_timeout_s": 0.3, "max_frame_bytes": 4096, **(options or {})})
     runtime = NodeRuntime(opts)
     loop.run_until_complete(runtime.start())
     try:
@@ -165,16 +169,13 @@ async def _talk(runtime, chunks: list[bytes], wait_close: bool = True, *,
     host, port = runtime.transport.address.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
     if as_node is not None:
-        server, server_nonce = parse_challenge(await read_frame(reader))
-        nonce = new_nonce()
-        writer.write(encode_frame(hello_payload(as_node, "127.0.0.1:9", CLUSTER, secret,
-                                                server=server, server_nonce=server_nonce,
-                                                nonce=nonce)))
-        welcome = await read_frame(reader)
-        if welcome is None:       # refused: the node closed the connection
+        try:
+            await dial_handshake(reader, writer, node=as_node, address="127.0.0.1:9",
+                                 cluster=CLUSTER, secret=secret)
+        except ProtocolError as exc:     # refused: the node closed the connection
+            assert "closed the connection on our hello" in str(exc)
             writer.close()
             return b""
-        check_welcome(welcome, CLUSTER, secret, server=server, client=as_node, nonce=nonce)
     for c in chunks:
         writer.write(c)
     await writer.drain()

@@ -747,22 +747,43 @@ def _port_of(address: str) -> int:
 def _request(http: str, via: str, method: str, kind: str, key: str, body: Any,
              timeout_s: float) -> tuple[Optional[ClientReply], Optional[BaseException]]:
     """One client request over HTTP (runs on a worker thread; touches no shared state).
-    Returns ``(reply, None)`` or ``(None, error)``."""
+    Returns ``(reply, None)`` or ``(None, error)``. A node that answers "overloaded" applied
+    nothing, so the request is sent again after a short, growing pause (as a Dynamo client
+    library would), until ``timeout_s`` has passed."""
     from .http_api import reply_from_json
-    try:
-        code, answer = http_json(method, http, kv_path(key), body, timeout_s=timeout_s)
-    except ConnectionRefusedError as exc:
-        return None, QuorumError(kind, key, 1, 0, False, f"{via} is down ({exc})")
-    except TimeoutError:
-        return None, QuorumError(kind, key, 1, 0, kind != "get", f"no reply from {via} in time")
-    except (OSError, ValueError) as exc:
-        return None, QuorumError(kind, key, 1, 0, kind != "get",
-                                 f"{via} failed while answering ({exc})")
+    deadline = time.monotonic() + timeout_s
+    pause = 0.01
+    while True:
+        code, answer, error = _send(http, via, method, kind, key, body,
+                                    max(0.1, deadline - time.monotonic()))
+        overloaded = isinstance(answer, dict) and answer.get("error_kind") == "overloaded"
+        if not overloaded or time.monotonic() + pause > deadline:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+    if error is not None:
+        return None, error
     try:
         return reply_from_json(answer), None
     except (ValueError, TypeError):
         message = answer.get("error") if isinstance(answer, dict) else None
         return None, ClientError(f"{via} refused the request ({code}): {message or answer}")
+
+
+def _send(http: str, via: str, method: str, kind: str, key: str, body: Any,
+          timeout_s: float) -> tuple[int, Any, Optional[BaseException]]:
+    """``(status, answer, None)``, or ``(0, None, error)`` when the node did not answer."""
+    try:
+        code, answer = http_json(method, http, kv_path(key), body, timeout_s=timeout_s)
+    except ConnectionRefusedError as exc:
+        return 0, None, QuorumError(kind, key, 1, 0, False, f"{via} is down ({exc})")
+    except TimeoutError:
+        return 0, None, QuorumError(kind, key, 1, 0, kind != "get",
+                                    f"no reply from {via} in time")
+    except (OSError, ValueError) as exc:
+        return 0, None, QuorumError(kind, key, 1, 0, kind != "get",
+                                    f"{via} failed while answering ({exc})")
+    return code, answer, None
 
 
 def _kill_all(procs: dict[str, NodeProc], data_dir: Optional[str]) -> None:

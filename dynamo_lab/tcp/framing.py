@@ -225,6 +225,34 @@ def check_welcome(payload: bytes, cluster: str, secret: str, *, server: str, cli
                             f"cluster's secret")
 
 
+async def dial_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                         node: str, address: str, cluster: str, secret: str,
+                         expect: str | None = None,
+                         max_bytes: int = MAX_FRAME_BYTES) -> str:
+    """The connecting side of the handshake: read the challenge, send our hello, check the
+    welcome. Returns the listener's node id. Raises :class:`ProtocolError` if the listener is
+    not ``expect`` (when given) or cannot prove it holds ``secret``, or closed the connection
+    on our hello (it refused us: its log says why); ``ConnectionError`` if it closed before
+    its challenge."""
+    first = await read_frame(reader, max_bytes)
+    if first is None:
+        raise ConnectionError("closed before sending its challenge")
+    server, server_nonce = parse_challenge(first)
+    if expect is not None and server != expect:
+        raise ProtocolError(f"{address or 'the peer'} is node {server}, not {expect} "
+                            f"(a stale address)")
+    nonce = new_nonce()
+    writer.write(encode_frame(hello_payload(node, address, cluster, secret, server=server,
+                                            server_nonce=server_nonce, nonce=nonce)))
+    await writer.drain()
+    welcome = await read_frame(reader, max_bytes)
+    if welcome is None:
+        raise ProtocolError("it closed the connection on our hello: does it run with the same "
+                            "cluster and secret? (its log says why)")
+    check_welcome(welcome, cluster, secret, server=server, client=node, nonce=nonce)
+    return server
+
+
 def split_address(address: str) -> tuple[str, int]:
     """``"127.0.0.1:7001"`` -> ``("127.0.0.1", 7001)``; ``ValueError`` if malformed."""
     host, sep, port = address.rpartition(":")

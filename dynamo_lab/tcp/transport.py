@@ -24,9 +24,9 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ProtocolError
 from ..messages import AdminLeave, MESSAGE_TYPES, dumps, loads
-from .framing import (MAX_FRAME_BYTES, FrameError, challenge_payload, check_welcome,
-                      encode_frame, hello_payload, new_nonce, parse_challenge, parse_hello,
-                      read_frame, split_address, welcome_payload)
+from .framing import (MAX_FRAME_BYTES, FrameError, challenge_payload, dial_handshake,
+                      encode_frame, new_nonce, parse_hello, read_frame, split_address,
+                      welcome_payload)
 
 #: Connections accepted per wake-up of a listening socket (and its listen() backlog). asyncio
 #: accepts that many before any protocol sees them, so it bounds the descriptors a burst of
@@ -185,23 +185,9 @@ class PeerLink:
         :mod:`.framing`). Raises :class:`ProtocolError` if the peer is not who we meant to
         reach or cannot prove it holds the secret."""
         t = self.transport
-        first = await read_frame(reader, t.max_frame_bytes)
-        if first is None:
-            raise ConnectionError("closed before sending its challenge")
-        server, server_nonce = parse_challenge(first)
-        if server != self.peer:
-            raise ProtocolError(f"{address} is node {server}, not {self.peer} (a stale address)")
-        nonce = new_nonce()
-        writer.write(encode_frame(hello_payload(t.node_id, t.address, t.cluster, t.secret,
-                                                server=server, server_nonce=server_nonce,
-                                                nonce=nonce)))
-        await writer.drain()
-        welcome = await read_frame(reader, t.max_frame_bytes)
-        if welcome is None:
-            raise ProtocolError("it closed the connection on our hello: does it run with "
-                                "the same cluster and secret? (its log says why)")
-        check_welcome(welcome, t.cluster, t.secret, server=server, client=t.node_id,
-                      nonce=nonce)
+        await dial_handshake(reader, writer, node=t.node_id, address=t.address,
+                             cluster=t.cluster, secret=t.secret, expect=self.peer,
+                             max_bytes=t.max_frame_bytes)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Write queued frames until the connection breaks. The peer never writes on this
