@@ -306,7 +306,11 @@ def _budget(seconds: float):
 
 
 def _where_in_student_code(exc: BaseException) -> str:
-    """' (line 12 of your code: return self.tokens[i + 1])' for the deepest non-library frame."""
+    """' (line 12 of your code: return self.tokens[i + 1])' for the deepest non-library frame
+    (or, for an exception raised in the grading sandbox, where it says it was raised)."""
+    where = getattr(exc, "where", None)
+    if isinstance(where, str) and where:
+        return where
     frames = traceback.extract_tb(exc.__traceback__)
     for fr in reversed(frames):
         fname = fr.filename.replace("\\", "/")
@@ -346,6 +350,8 @@ class _Context:
                 note=f"{getattr(fn, '__qualname__', 'your code')} raised NotImplementedError"
                      f"{_where_in_student_code(exc)}; replace it with your implementation")) from None
         except Exception as exc:  # the student's bug: reported as what it returned
+            if getattr(exc, "abort_check", False):   # the sandbox stopped: nothing more to ask
+                raise _Abort(self.failure(headline=str(exc), input=_STATE.working_on)) from None
             return None, exc
         finally:
             _STATE.student_depth -= 1

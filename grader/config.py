@@ -56,7 +56,9 @@ def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = 
     * course directories as in the module docstring (``release_dir`` defaults to ``labs/``);
     * ``OverwriteCells.add_missing_cells``: a deleted test cell is put back (our own repair step
       runs first and also handles notebooks whose nbgrader metadata was stripped);
-    * ``Execute.timeout``: per cell; the grader adds a hard wall-clock limit per notebook;
+    * autograde runs :class:`grader.trusted.TrustedGrade` instead of executing the notebook:
+      ``cell_timeout_s`` is the limit of one test cell's checks; the grader adds a hard
+      wall-clock limit per notebook;
     * feedback: tracebacks of hidden tests are reduced to their message, then the hidden tests
       are cleared, so no feedback shows hidden test source.
     """
@@ -68,8 +70,18 @@ def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = 
     # A long busy timeout: parallel graders share one SQLite gradebook.
     c.CourseDirectory.db_url = f"sqlite:///{course_dir / 'gradebook.db'}?timeout=120"
     c.OverwriteCells.add_missing_cells = True
-    c.Execute.timeout = int(cell_timeout_s)
-    c.Execute.interrupt_on_timeout = True
+    # The notebook is never run in a kernel: the trusted checks grade its answer cells in a
+    # sandbox (grader.trusted), in place of nbgrader's Execute.
+    c.Autograde.autograde_preprocessors = [
+        "grader.trusted.TrustedGrade",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
+    c.TrustedGrade.course_dir = str(course_dir)
+    c.TrustedGrade.cell_timeout_s = float(cell_timeout_s)
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
         "grader.preprocessors.ScrubHiddenTracebacks",

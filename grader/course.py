@@ -199,6 +199,8 @@ class Course:
     def _output_flags(self, student: str, lab: str) -> list[str]:
         """Flags read from the outputs of an autograded notebook."""
         from dynamo_lab.grading import REFERENCE_USED_MARK, TIMEOUT_MARK
+
+        from .trusted import CELL_TIMEOUT_MARK
         flags: list[str] = []
         for path in sorted((self.dir / "autograded" / student / lab).glob("*.ipynb")):
             nb = json.loads(path.read_text(encoding="utf-8"))
@@ -210,10 +212,10 @@ class Course:
                     text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
                     if REFERENCE_USED_MARK in text:
                         flags.append("uses-reference")
+                    if CELL_TIMEOUT_MARK in text:
+                        flags.append("cell-timeout")
                     elif TIMEOUT_MARK in text and nbg.get("grade"):
                         flags.append(f"too-slow:{nbg.get('grade_id')}")
-                    elif out.get("ename") in ("CellTimeoutError", "KeyboardInterrupt", "DeadKernelError"):
-                        flags.append("cell-timeout")
         return sorted(set(flags), key=flags.index)
 
     # -- scores --------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """A notebook that never ends must not stall grading.
 
-nbgrader's only limit is per cell (here 60 s), and this notebook's cell ignores the SIGINT
-nbgrader would interrupt it with. The grader's hard wall-clock limit per notebook (here 20 s)
-kills the worker, the kernel and everything below them, reports the submission, and a fresh
-worker grades the next one.
+Here the student's increment never returns and ignores every signal. The grader's hard
+wall-clock limit per notebook (here 20 s) kills the worker, its sandboxes and everything below
+them, reports the submission, and a fresh worker grades the next one.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ def _processes_mentioning(text: str) -> list[int]:
 def test_a_hanging_notebook_is_killed_reported_and_grading_goes_on(tmp_path):
     from grader.course import Course
     subs = tmp_path / "submissions"
-    fx.write(fx.ignores_sigint(), subs / "hangs" / fx.LAB2 / "vector_clocks.ipynb")
+    fx.write(fx.never_answers(), subs / "hangs" / fx.LAB2 / "vector_clocks.ipynb")
     fx.write(fx.answered(fx.LAB2), subs / "zz-after" / fx.LAB2 / "vector_clocks.ipynb")
     runtime = tmp_path / "home" / "runtime"
     with fx.isolated_jupyter_env(tmp_path / "home"):
@@ -54,8 +53,9 @@ def test_a_hanging_notebook_is_killed_reported_and_grading_goes_on(tmp_path):
     assert rows["hangs"]["score"] == 0 and "timeout" in rows["hangs"]["flags"]
     assert rows["zz-after"]["status"] == "ok" and rows["zz-after"]["score"] == 18
     assert elapsed < 150
-    # Nothing of the killed run survives: no kernel still uses this run's runtime folder.
+    # Nothing of the killed run survives: no kernel, no sandbox.
     time.sleep(0.5)
     assert _processes_mentioning(str(runtime)) == []
+    assert _processes_mentioning("sandbox_server.py") == []
     page = [p for p in pages if "hangs" in p.parts][0].read_text()
     assert "not graded" in page and "time limit" in page

@@ -160,7 +160,10 @@ def test_nbgrader_is_configured_against_the_known_traps(tmp_path):
     pre = c.GenerateFeedback.preprocessors
     assert pre.index("grader.preprocessors.ScrubHiddenTracebacks") < pre.index("nbgrader.preprocessors.ClearHiddenTests")
     assert c.OverwriteCells.add_missing_cells is True
-    assert c.Execute.timeout == 42
+    assert c.TrustedGrade.cell_timeout_s == 42
+    # The notebook is never executed in a kernel: the trusted checks grade it.
+    assert c.Autograde.autograde_preprocessors[0] == "grader.trusted.TrustedGrade"
+    assert not any("Execute" in p for p in c.Autograde.autograde_preprocessors)
     assert c.CourseDirectory.source_directory == str(config.SOLUTIONS_DIR)
     assert c.CourseDirectory.release_directory == str(config.LABS_DIR)
     assert c.CourseDirectory.root == str(tmp_path.resolve())

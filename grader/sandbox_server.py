@@ -1,0 +1,351 @@
+"""The sandbox: where a student's code runs at grading time, and nothing else does.
+
+Started by :mod:`grader.sandbox` as ``python -I -S sandbox_server.py`` (no site-packages, no
+user paths), inside new mount, network and PID namespaces where the machine allows. It uses the
+standard library only and imports nothing of the project, so neither the reference
+implementation nor the grader is reachable from it. It
+
+1. reads one job line from stdin: the lab's prelude (the helpers the lab hands students), the
+   student's answer cells, the folders to hide and the limits;
+2. isolates itself: every folder to hide gets an empty read-only file system mounted over it
+   (the checkout, the course folder with the gradebook and the other submissions, the home
+   folders, the virtual environment), the standard library alone is mounted back, ``/tmp`` is a
+   fresh small scratch space; then it gives up root (``nobody``), or, when started unprivileged,
+   its capabilities (a nested user namespace), so none of this can be undone; then memory, CPU
+   time, file size, open files and processes are capped;
+3. runs the prelude and each answer cell, and reports which names they defined and which
+   cells raised;
+4. answers requests, one JSON object per line, until stdin closes: call a name, call a method
+   of an object it handed out, read an attribute. Values cross as JSON with a few tags
+   (tuples, sets, dicts with non-string keys, bytes, the lab's plain-data types, handles of
+   objects that stay here).
+
+Nothing here is trusted: the grader only ever compares what comes back with the reference.
+"""
+
+import base64
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import traceback
+from typing import Any, NamedTuple
+
+PROTOCOL_OUT = None
+MAX_LINE = 8 * 1024 * 1024
+
+
+# -- plain-data types the labs pass across ---------------------------------------------------
+
+class Version(NamedTuple):
+    """One version of a key (Lab 2): a JSON value, a clock {node: counter}, a delete flag."""
+    value: Any
+    clock: dict
+    deleted: bool = False
+
+
+class FrozenRing:
+    """A ring that answers preference_list from a table (what the grader hands moved_fraction)."""
+
+    def __init__(self, table, nodes):
+        self._table = {(k, n): list(p) for k, n, p in table}
+        self.nodes = list(nodes)
+
+    def preference_list(self, key, n):
+        try:
+            return list(self._table[(key, n)])
+        except KeyError:
+            raise ValueError(f"this test ring only knows the keys it was given; asked for "
+                             f"preference_list({key!r}, {n})") from None
+
+    def __repr__(self):
+        return f"<ring of {self.nodes}>"
+
+
+WIRE_TYPES = {"Version": Version, "FrozenRing": FrozenRing}
+_handles: dict = {}
+
+
+def _handle(obj) -> dict:
+    h = len(_handles) + 1
+    _handles[h] = obj
+    return {"$h": h, "repr": _safe_repr(obj), "type": type(obj).__name__,
+            "callable": callable(obj), "is_class": isinstance(obj, type)}
+
+
+def _safe_repr(obj) -> str:
+    try:
+        text = repr(obj)
+    except Exception as exc:  # a student's __repr__ may raise
+        text = f"<{type(obj).__name__} whose repr raised {type(exc).__name__}>"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def encode(x, depth=0):
+    if depth > 100:
+        raise ValueError("nested more than 100 levels deep")
+    t = type(x)
+    if x is None or t in (bool, int, str):
+        return x
+    if t is float:
+        return x if x == x and x not in (float("inf"), float("-inf")) else {"$f": repr(x)}
+    if t is list:
+        return [encode(i, depth + 1) for i in x]
+    if t is Version:
+        return {"$v": [encode(x.value, depth + 1), encode(x.clock, depth + 1), encode(x.deleted)]}
+    if t is tuple:
+        return {"$t": [encode(i, depth + 1) for i in x]}
+    if t in (set, frozenset):
+        return {"$set": [encode(i, depth + 1) for i in x], "frozen": t is frozenset}
+    if t is dict:
+        if all(type(k) is str and not k.startswith("$") for k in x):
+            return {k: encode(v, depth + 1) for k, v in x.items()}
+        return {"$d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in x.items()]}
+    if t is bytes:
+        return {"$b": base64.b64encode(x).decode("ascii")}
+    return _handle(x)
+
+
+def decode(x):
+    if isinstance(x, list):
+        return [decode(i) for i in x]
+    if not isinstance(x, dict):
+        return x
+    if "$t" in x:
+        return tuple(decode(i) for i in x["$t"])
+    if "$v" in x:
+        value, clock, deleted = x["$v"]
+        return Version(decode(value), decode(clock), deleted)
+    if "$set" in x:
+        items = [decode(i) for i in x["$set"]]
+        return frozenset(items) if x.get("frozen") else set(items)
+    if "$d" in x:
+        return {decode(k): decode(v) for k, v in x["$d"]}
+    if "$b" in x:
+        return base64.b64decode(x["$b"])
+    if "$f" in x:
+        return float(x["$f"])
+    if "$h" in x:
+        return _handles[x["$h"]]
+    if "$ring" in x:
+        table, nodes = x["$ring"]
+        return FrozenRing(table, nodes)
+    return {k: decode(v) for k, v in x.items()}
+
+
+# -- isolation ---------------------------------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REMOUNT = 1, 2, 4, 4096, 32
+CLONE_NEWUSER = 0x10000000
+
+
+def _mount(src, target, fstype, flags, data=None) -> None:
+    if _libc.mount(src.encode(), target.encode(), fstype.encode() if fstype else None,
+                   flags, data.encode() if data else None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def isolate(hide: list, keep: list, scratch_mb: int) -> list:
+    """Hide ``hide``, mount ``keep`` back read-only, give ``/tmp`` a fresh scratch space.
+    Returns notes on what could not be done (empty when fully isolated)."""
+    notes = []
+    keep_fds = {}
+    for k in keep:
+        try:
+            keep_fds[k] = os.open(k, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            pass
+    def under(path, roots):
+        return any(path != r and path.startswith(r.rstrip("/") + "/") for r in roots)
+
+    def hide_now(paths):
+        for h in paths:
+            if os.path.isdir(h):
+                _mount("none", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+
+    try:
+        hide_now([h for h in hide if not under(h, keep)])
+        _mount("none", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={scratch_mb}m,mode=1777")
+        for k, fd in keep_fds.items():
+            if under(k, hide):
+                os.makedirs(k, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND)
+                _mount("none", k, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+        hide_now([h for h in hide if under(h, keep)])      # site-packages inside the stdlib
+        for h in hide:
+            if os.path.isdir(h):
+                _mount("none", h, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    except (OSError, AttributeError) as exc:
+        notes.append(f"files not isolated: {exc}")
+    finally:
+        for fd in keep_fds.values():
+            os.close(fd)
+    return notes
+
+
+def drop_privileges(notes: list) -> None:
+    """Root of the machine gives way to nobody; root of a user namespace (an unprivileged
+    start) enters a nested one, which leaves it no capability over the mounts made above."""
+    if _outer_root():
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        except OSError as exc:
+            notes.append(f"could not become nobody: {exc}")
+    elif os.getuid() == 0 and _libc.unshare(CLONE_NEWUSER) != 0:
+        notes.append(f"could not drop capabilities: {os.strerror(ctypes.get_errno())}")
+
+
+def _outer_root() -> bool:
+    """True when this process is root of the machine (not only of a user namespace)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            first = f.read().split()
+        return os.getuid() == 0 and first[:2] == ["0", "0"]
+    except OSError:
+        return os.getuid() == 0
+
+
+def set_limits(limits: dict) -> None:
+    mb = 1024 * 1024
+    caps = [(resource.RLIMIT_AS, limits["memory_mb"] * mb),
+            (resource.RLIMIT_CPU, limits["cpu_s"]),
+            (resource.RLIMIT_FSIZE, limits["file_mb"] * mb),
+            (resource.RLIMIT_NOFILE, 64),
+            (resource.RLIMIT_CORE, 0)]
+    if os.getuid() != 0:
+        caps.append((resource.RLIMIT_NPROC, limits["processes"]))
+    for which, value in caps:
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
+# -- running the student's code ----------------------------------------------------------------
+
+def _strip_magics(source: str) -> str:
+    """IPython magics and shell escapes are not Python: blank them (line numbers stay)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.splitlines())
+
+
+def _where(tb) -> str:
+    for fr in reversed(traceback.extract_tb(tb)):
+        if fr.filename.startswith("<cell"):
+            return f" (in {fr.name}, {fr.filename[1:-1]}, line {fr.lineno}: {(fr.line or '').strip()})"
+    return ""
+
+
+def _error(exc: BaseException) -> dict:
+    return {"type": type(exc).__name__, "message": str(exc)[:2000],
+            "builtin": type(exc).__module__ == "builtins", "where": _where(exc.__traceback__)}
+
+
+class CellTimeout(BaseException):
+    """A cell ran past its time limit (a BaseException, so ``except Exception`` cannot keep it)."""
+
+
+def _on_alarm(signum, frame):
+    raise CellTimeout("the cell ran past its time limit (an endless loop at the top level?)")
+
+
+def run_cells(ns: dict, prelude: str, cells: list, cell_s: float, say) -> list:
+    exec(compile(prelude, "<prelude>", "exec"), ns)
+    errors = []
+    signal.signal(signal.SIGALRM, _on_alarm)
+    for cell in cells:
+        say({"running": cell["id"]})     # so the grader knows which cell never came back
+        try:
+            # Repeats every 0.25 s, so a bare "except:" that swallows the first one meets more.
+            signal.setitimer(signal.ITIMER_REAL, cell_s, 0.25)
+            exec(compile(_strip_magics(cell["source"]), f"<cell {cell['id']}>", "exec"), ns)
+        except BaseException as exc:  # noqa: B902 (SystemExit too: the cell stops, the rest runs)
+            errors.append({"cell": cell["id"], **_error(exc)})
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+    return errors
+
+
+def answer(ns: dict, req: dict) -> dict:
+    op = req.get("op")
+    if op == "call":
+        target = ns.get(req["name"])
+        if target is None:
+            return {"err": {"type": "NameError", "builtin": True, "where": "",
+                            "message": f"name {req['name']!r} is not defined"}}
+    elif op in ("method", "getattr"):
+        target = _handles[req["h"]]
+    else:
+        return {"err": {"type": "ProtocolError", "builtin": False, "where": "",
+                        "message": f"unknown op {op!r}"}}
+    try:
+        if op == "getattr":
+            value = getattr(target, req["name"])
+        else:
+            fn = getattr(target, req["name"]) if op == "method" else target
+            value = fn(*decode(req.get("args", [])), **decode(req.get("kwargs", {})))
+        return {"ok": encode(value)}
+    except BaseException as exc:  # noqa: B902
+        return {"err": _error(exc)}
+
+
+def names(ns: dict) -> dict:
+    out = {}
+    for name, value in ns.items():
+        if name.startswith("__"):
+            continue
+        out[name] = "class" if isinstance(value, type) else ("function" if callable(value) else "value")
+    return out
+
+
+def main() -> int:
+    proto_in = sys.stdin
+    proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    job = json.loads(proto_in.readline())
+    notes = list(job.get("notes", []))
+    notes += isolate(job["hide"], job["keep"], job["limits"]["scratch_mb"])
+    drop_privileges(notes)
+    os.chdir("/tmp")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)          # what the student's code prints goes nowhere
+    os.dup2(devnull, 2)
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+    set_limits(job["limits"])
+
+    def say(obj) -> None:
+        line = json.dumps(obj)
+        if len(line) > MAX_LINE:
+            line = json.dumps({"err": {"type": "ResultTooLarge", "builtin": False, "where": "",
+                                       "message": f"the answer is {len(line)} bytes of JSON, "
+                                                  f"more than {MAX_LINE}"}})
+        proto_out.write(line + "\n")
+        proto_out.flush()
+
+    ns = {"__name__": "__student__", "__builtins__": __builtins__, "__wire__": WIRE_TYPES}
+    try:
+        errors = run_cells(ns, job["prelude"], job["cells"], job["cell_s"], say)
+    except BaseException as exc:  # noqa: B902 (the prelude itself failed: the grader's bug)
+        errors = [{"cell": "<prelude>", **_error(exc)}]
+    ns.pop("__wire__", None)
+
+    say({"ready": True, "names": names(ns), "errors": errors, "notes": notes,
+         "uid": os.getuid()})
+    for line in proto_in:
+        if not line.strip():
+            continue
+        try:
+            reply = answer(ns, json.loads(line))
+            say(reply)
+        except BaseException as exc:  # noqa: B902 (an answer that cannot be encoded, ...)
+            say({"err": _error(exc)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""A class of hostile submissions, graded in one run: each gets the grade its own code earns,
+whatever it does to itself, to the grader, to the files or to the machine, and nothing of it
+survives the run.
+
+The student's code runs in the grading sandbox (grader.sandbox): never in a kernel beside the
+checks, without the reference, the checkout, the course folder or the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.submissions import grader_fixtures as fx  # tests/ is on sys.path under pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB2 = fx.LAB2
+pytestmark = pytest.mark.slow
+
+CHECKS = ["check_increment", "check_merge", "check_compare_ordered", "check_compare_concurrent",
+          "check_reconcile_drops_dominated", "check_reconcile_keeps_siblings",
+          "check_d1_d5_story", "check_clocks_in_cluster", "check_merge_carts"]
+
+
+def blank_with(code: str) -> dict:
+    """The unmodified release (it scores 0) with ``code`` as its first answer."""
+    nb = fx.load("labs", LAB2)
+    return fx.set_source(nb, "increment", code)
+
+
+def correct_with(code: str) -> dict:
+    """A correct submission (it scores 18) with ``code`` after the merge_carts answer."""
+    nb = fx.answered(LAB2)
+    for cell in nb["cells"]:
+        if fx._gid(cell) == "merge_carts":
+            cell["source"] = fx._src(cell) + "\n\n" + code
+    return nb
+
+
+def hostile(course: Path) -> dict[str, tuple[dict, float]]:
+    """student -> (notebook, the score it must get)."""
+    return {
+        "victim": (fx.answered(LAB2), 18),
+        "patches-kernel": (blank_with(f'''
+import builtins, sys, types
+try:
+    ip = get_ipython()
+    ip.showtraceback = lambda *a, **k: None
+    ip.input_transformers_post.append(lambda lines: ["pass"])
+except NameError:
+    pass
+fake = types.ModuleType("dynamo_lab.grading")
+for name in {CHECKS!r}:
+    setattr(fake, name, lambda *a, **k: None)
+sys.modules["dynamo_lab.grading"] = sys.modules["dynamo_lab"] = fake
+builtins.AssertionError = type("AssertionError", (Exception,), {{}})
+'''), 0),
+        "reference-from-source": (blank_with(f'''
+import importlib.util
+spec = importlib.util.spec_from_file_location("vc", "{ROOT}/dynamo_lab/vclock.py")
+vc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vc)
+exec(open("{ROOT}/dynamo_lab/grading.py").read())
+
+def increment(clock, node):
+    return vc.VectorClock(clock).increment(node).counters()
+'''), 0),
+        "reads-classmates": (blank_with(f'''
+import glob, json
+for path in glob.glob("{course}/**/victim/**/*.ipynb", recursive=True):
+    for cell in json.load(open(path))["cells"]:
+        if cell["metadata"].get("nbgrader", {{}}).get("solution"):
+            exec("".join(cell["source"]))
+'''), 0),
+        "writes-gradebook": (blank_with(f'''
+import os, shutil, sqlite3
+try:
+    db = sqlite3.connect("{course}/gradebook.db")
+    db.execute("UPDATE grade SET manual_score = 99")
+    db.commit()
+except Exception:
+    pass
+for path in ("{ROOT}/pwned.txt", "{course}/pwned.txt"):
+    try:
+        open(path, "w").write("pwned")
+    except OSError:
+        pass
+for path in ("{ROOT}/grader/trusted.py", "{course}/gradebook.db"):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+'''), 0),
+        "memory-bomb": (correct_with("_hog = bytearray(6 * 1024 ** 3)\n"), 18),
+        "output-bomb": (correct_with("print('x' * 100_000_000)\n"), 18),
+        "escapes": (correct_with('''
+import os, subprocess
+subprocess.Popen(["sleep", "3600"], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "3601"])
+    os._exit(0)
+'''), 18),
+        "hangs-top-level": (fx.hangs_at_top_level(), 17),
+    }
+
+
+def _sleepers() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd[:2] in ([b"sleep", b"3600"], [b"sleep", b"3601"]) or b"sandbox_server.py" in b" ".join(cmd):
+                found.append(int(entry.name))
+    return found
+
+
+def _grade(work: Path) -> dict:
+    from grader.course import Course
+    subs, course_dir = work / "submissions", work / "course"
+    for student, (nb, _) in hostile(course_dir).items():
+        fx.write(nb, subs / student / LAB2 / f"{fx.NOTEBOOK[LAB2]}.ipynb")
+    with fx.isolated_jupyter_env(work / "home"):
+        course = Course(course_dir, cell_timeout_s=30)
+        summary = course.autograde(subs, labs=[LAB2], workers=2, timeout_s=300, progress=False)
+        pages = course.feedback([LAB2])
+    time.sleep(0.5)
+    db = sqlite3.connect(course_dir / "gradebook.db")
+    manual = db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0]
+    return {"rows": summary.rows, "problems": summary.problems, "manual": manual,
+            "pages": {p.parts[-3]: p.stat().st_size for p in pages},
+            "left": _sleepers(), "pwned": [str(p) for p in (ROOT / "pwned.txt", course_dir / "pwned.txt")
+                                           if p.exists()],
+            "grader_intact": (ROOT / "grader" / "trusted.py").exists()}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, request):
+    return fx.shared_once(tmp_path_factory, request, "hostile", _grade)
+
+
+def test_every_hostile_submission_gets_what_its_own_code_earns(graded, tmp_path):
+    want = {student: score for student, (_, score) in hostile(tmp_path).items()}
+    got = {r["student"]: r["score"] for r in graded["rows"]}
+    assert got == want, graded["problems"]
+    assert all(r["status"] == "ok" for r in graded["rows"]), graded["rows"]
+
+
+def test_a_hanging_cell_is_left_out_and_flagged(graded):
+    row = next(r for r in graded["rows"] if r["student"] == "hangs-top-level")
+    assert "cell-timeout" in row["flags"]
+
+
+def test_nothing_is_written_and_nothing_survives(graded):
+    assert graded["manual"] == 0, "the gradebook holds scores nobody graded"
+    assert graded["pwned"] == [] and graded["grader_intact"]
+    assert graded["left"] == [], f"processes left behind: {graded['left']}"
+
+
+def test_an_output_bomb_makes_no_huge_feedback_page(graded):
+    assert graded["pages"]["output-bomb"] < 2_000_000, graded["pages"]
