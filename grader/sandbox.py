@@ -72,16 +72,19 @@ class RemoteError(Exception):
 
 
 @functools.lru_cache(maxsize=None)
-def _remote_class(name: str, builtin: bool) -> type:
-    base = getattr(builtins, name, None) if builtin else None
+def _remote_class(name: str, base_name: str) -> type:
+    base = getattr(builtins, base_name, None)
     if not (isinstance(base, type) and issubclass(base, Exception)):
         base = RuntimeError
     return type(name, (base, RemoteError), {"__module__": "student"})
 
 
 def remote_exception(err: dict) -> RemoteError:
-    exc = _remote_class(str(err.get("type", "Error")), bool(err.get("builtin")))(
-        str(err.get("message", "")))
+    """The exception to raise for what the student's code raised: a class of the same name
+    deriving from the same builtin exception (``RuntimeError`` when none is known)."""
+    name = str(err.get("type", "Error"))
+    base = name if err.get("builtin") else str(err.get("base", "RuntimeError"))
+    exc = _remote_class(name, base)(str(err.get("message", "")))
     exc.where = str(err.get("where", ""))
     exc.remote_type = str(err.get("type", ""))
     return exc

@@ -243,7 +243,11 @@ def _where(tb) -> str:
 
 
 def _error(exc: BaseException) -> dict:
-    return {"type": type(exc).__name__, "message": str(exc)[:2000],
+    """What the grader learns of an exception: its class, the nearest builtin class it
+    derives from (so a ``class RingError(ValueError)`` is still a ``ValueError``), the
+    message and where in the student's cells it was raised."""
+    base = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), "Exception")
+    return {"type": type(exc).__name__, "base": base, "message": str(exc)[:2000],
             "builtin": type(exc).__module__ == "builtins", "where": _where(exc.__traceback__)}
 
 
