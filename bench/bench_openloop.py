@@ -8,8 +8,8 @@ puts over 1,000 keys; a put carries the last context the load generator saw for 
 siblings do not pile up.
 
 The load generator shares the machine with the nodes. ``lag p99`` says how late it was itself
-in sending; a row where that exceeds ``LAG_LIMIT_MS`` is marked, since it then measured the
-generator (or the other load on the machine) rather than the cluster.
+in sending; a row where that exceeds ``LAG_LIMIT_MS`` is marked: part of its latency is the
+generator's own wait for a CPU (taken by the nodes, or by other work on the machine).
 
 For each offered rate it prints p50/p99/p99.9 latency, the error rate and the *goodput*:
 answers that were useful (200 or 404 within ``GOOD_S`` of their scheduled time) per second.
@@ -207,7 +207,7 @@ def report(r: dict) -> None:
           f"{r['overloaded']:>5,} {r['timeout']:>5,} {r['failed']:>5,} {r['p50']:>8.1f} "
           f"{r['p99']:>8.1f} {r['p999']:>9.1f} {r['goodput']:>9,.0f} {r['errors']:>7.1%} "
           f"{r['lag_p99']:>7.1f}"
-          + ("  (sender starved: this row is not the cluster's)"
+          + ("  (sender late: it shares the CPUs with the nodes)"
              if r["lag_p99"] > LAG_LIMIT_MS else ""), flush=True)
 
 
@@ -222,15 +222,16 @@ def run_rates(addresses: list[str], rates) -> list[dict]:
 
 
 def verdict(results: list[dict]) -> str:
-    """Capacity is the offered rate with the best goodput; compare the goodput at twice it."""
-    best = max(results, key=lambda r: r["goodput"])
-    double = [r for r in results if r["rate"] == 2 * best["rate"]]
-    if not double:
-        return (f"best goodput {best['goodput']:,.0f}/s at {best['rate']:,}/s offered; "
-                f"no rate at twice that in this run")
-    ratio = double[0]["goodput"] / best["goodput"] if best["goodput"] else float("nan")
-    return (f"capacity ~{best['rate']:,}/s offered (goodput {best['goodput']:,.0f}/s); at "
-            f"{double[0]['rate']:,}/s goodput {double[0]['goodput']:,.0f}/s = {ratio:.0%} of it "
+    """The capacity is the best goodput seen; compare it with the goodput at the first offered
+    rate of at least twice that (the issue's goal: >= 80%)."""
+    capacity = max(r["goodput"] for r in results)
+    double = [r for r in sorted(results, key=lambda r: r["rate"]) if r["rate"] >= 2 * capacity]
+    if not capacity or not double:
+        return (f"capacity ~{capacity:,.0f}/s; no offered rate of twice that in this run")
+    at = double[0]
+    ratio = at["goodput"] / capacity
+    return (f"capacity ~{capacity:,.0f}/s (the best goodput); offered {at['rate']:,}/s (>= 2x): "
+            f"goodput {at['goodput']:,.0f}/s = {ratio:.0%} of it "
             f"({'meets' if ratio >= 0.8 else 'misses'} the >= 80% goal)")
 
 

@@ -55,6 +55,9 @@ def test_every_request_is_counted_once_as_what_happened_to_it(monkeypatch, handl
 def test_the_verdict_compares_twice_the_capacity_with_the_capacity():
     rows = [{"rate": 250, "goodput": 250}, {"rate": 500, "goodput": 480},
             {"rate": 1000, "goodput": 400}, {"rate": 2000, "goodput": 300}]
+    assert "capacity ~480/s" in ol.verdict(rows) and "offered 1,000/s" in ol.verdict(rows)
     assert "= 83% of it (meets" in ol.verdict(rows)
     rows[2]["goodput"] = 100
     assert "= 21% of it (misses" in ol.verdict(rows)
+    rows[1]["goodput"] = 1100                  # nothing offered at twice the capacity
+    assert "no offered rate of twice that" in ol.verdict(rows)
