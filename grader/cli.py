@@ -7,6 +7,8 @@
     python -m grader feedback                      # HTML per student, hidden tests removed
     python -m grader export grades.csv             # one row per student
     python -m grader selfcheck                     # solutions: full marks; releases: zero
+    python -m grader similarity LAB                # copied code, side by side
+    python -m grader report LAB                    # the class report of one lab
     python -m grader build                         # solutions/*.ipynb from grader/cells/
 
 Every command takes ``--course-dir`` (default ``grader/course``, or ``$DYNAMO_LAB_COURSE_DIR``)
@@ -49,6 +51,8 @@ def cmd_autograde(args) -> int:
             flags = f"  [{', '.join(r['flags'])}]" if r["flags"] else ""
             print(f"{r['lab']}  {r['student']:<{width}}  {r['score']:g}/{r['max']:g}  "
                   f"{r['status']:<7} {r['seconds']:6.1f} s{flags}")
+            if r["status"] != "ok":
+                print(f"    why: see its grading log, {_rel(Path(r['log']))}")
     print(f"graded {len(summary.rows)} notebook(s) in {summary.seconds:.1f} s; "
           f"results in {_rel(course.dir)}")
     return 0 if summary.rows else 1
@@ -56,15 +60,38 @@ def cmd_autograde(args) -> int:
 
 def cmd_feedback(args) -> int:
     course = _course(args)
-    pages = course.feedback(args.lab)
-    print(f"wrote {len(pages)} feedback page(s) under {_rel(course.dir / 'feedback')}")
-    return 0
+    run = course.feedback(args.lab)
+    print(f"wrote {len(run.pages)} feedback page(s) under {_rel(course.dir / 'feedback')}")
+    for problem in run.problems:
+        print(f"could not serve {problem}")
+    return 1 if run.problems else 0
 
 
 def cmd_export(args) -> int:
     course = _course(args)
     path = course.export(args.csv, args.lab)
     print(f"wrote {_rel(path)}")
+    return 0
+
+
+def cmd_similarity(args) -> int:
+    from .similarity import render_text, similarity
+    course = _course(args)
+    result = similarity(course, args.lab_id, threshold=args.threshold,
+                        min_fingerprints=args.min_fingerprints)
+    print(render_text(result, show_code=not args.no_code))
+    out = course.dir / "similarity"
+    print(f"\nwrote {_rel(out / (args.lab_id + '.html'))} (side by side) and "
+          f"{_rel(out / (args.lab_id + '.json'))}; export shows the flags")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import class_report, render_text
+    course = _course(args)
+    report = class_report(course, args.lab_id, top=args.top)
+    print(render_text(report))
+    print(f"\nwrote {_rel(Path(report['html']))} and {_rel(Path(report['png']))}")
     return 0
 
 
@@ -126,6 +153,31 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", parents=[common], help="grades as CSV")
     s.add_argument("csv", nargs="?", default="grades.csv", help="output file (default grades.csv)")
     s.set_defaults(func=cmd_export)
+
+    from .similarity import DEFAULT_MIN_FINGERPRINTS, DEFAULT_THRESHOLD
+    course_only = argparse.ArgumentParser(add_help=False)
+    course_only.add_argument("--course-dir", default=os.environ.get("DYNAMO_LAB_COURSE_DIR"),
+                             help="nbgrader course directory; default grader/course")
+    course_only.set_defaults(cell_timeout=DEFAULT_CELL_TIMEOUT_S)
+    s = sub.add_parser("similarity", parents=[course_only],
+                       help="copied code: pairs of students (or a student and the reference) "
+                            "whose answer cells are near-identical")
+    s.add_argument("lab_id", metavar="LAB", help="the lab, e.g. lab2_vector_clocks")
+    s.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="F",
+                   help=f"flag a pair when at least this share of the smaller submission's "
+                        f"fingerprints is shared (0 < F <= 1; default {DEFAULT_THRESHOLD:g})")
+    s.add_argument("--min-fingerprints", type=int, default=DEFAULT_MIN_FINGERPRINTS, metavar="N",
+                   help=f"never flag a submission with fewer fingerprints of its own (default "
+                        f"{DEFAULT_MIN_FINGERPRINTS})")
+    s.add_argument("--no-code", action="store_true", help="list the pairs without their code")
+    s.set_defaults(func=cmd_similarity)
+
+    s = sub.add_parser("report", parents=[course_only],
+                       help="class report: scores, pass rate per test, the invariants broken most")
+    s.add_argument("lab_id", metavar="LAB", help="the lab, e.g. lab2_vector_clocks")
+    s.add_argument("--top", type=int, default=10, metavar="N",
+                   help="how many broken invariants to list (default 10)")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("selfcheck", parents=[common, grading],
                        help="solutions score full marks, releases zero, labs/ up to date")

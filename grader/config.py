@@ -50,7 +50,8 @@ def lab_notebooks(lab: str, source_dir: Path = SOLUTIONS_DIR) -> list[str]:
 
 
 def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = None,
-              cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S, source_dir: Path | str = SOLUTIONS_DIR):
+              cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S, source_dir: Path | str = SOLUTIONS_DIR,
+              exchange_dir: Optional[Path | str] = None):
     """Fill a traitlets ``Config`` ``c`` with this course's nbgrader settings; returns ``c``.
 
     * course directories as in the module docstring (``release_dir`` defaults to ``labs/``);
@@ -59,8 +60,9 @@ def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = 
     * autograde runs :class:`grader.trusted.TrustedGrade` instead of executing the notebook:
       ``cell_timeout_s`` is the limit of one test cell's checks; the grader adds a hard
       wall-clock limit per notebook;
-    * feedback: tracebacks of hidden tests are reduced to their message, then the hidden tests
-      are cleared, so no feedback shows hidden test source.
+    * feedback: the hidden tests of test cells are cleared (a student's own text is left as it
+      is), so no feedback shows hidden test source; every page is checked before any is
+      released (:meth:`grader.course.Course.feedback`).
     """
     course_dir = Path(course_dir).resolve()
     c.CourseDirectory.root = str(course_dir)
@@ -69,6 +71,8 @@ def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = 
     c.CourseDirectory.release_directory = str(Path(release_dir or LABS_DIR).resolve())
     # A long busy timeout: parallel graders share one SQLite gradebook.
     c.CourseDirectory.db_url = f"sqlite:///{course_dir / 'gradebook.db'}?timeout=120"
+    if exchange_dir is not None:              # nbgrader's exchange (JupyterHub): where else
+        c.Exchange.root = str(Path(exchange_dir).resolve())   # nbgrader's default is used
     c.OverwriteCells.add_missing_cells = True
     # The notebook is never run in a kernel: the trusted checks grade its answer cells in a
     # sandbox (grader.trusted), in place of nbgrader's Execute.
@@ -84,8 +88,7 @@ def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = 
     c.TrustedGrade.cell_timeout_s = float(cell_timeout_s)
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
-        "grader.preprocessors.ScrubHiddenTracebacks",
-        "nbgrader.preprocessors.ClearHiddenTests",
+        "grader.preprocessors.ClearHiddenTestsOfTestCells",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     return c

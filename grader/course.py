@@ -34,6 +34,13 @@ class GradingError(RuntimeError):
 
 
 @dataclass
+class FeedbackRun:
+    """What ``feedback`` made: every page, and the students it could not serve (and why)."""
+    pages: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+
+@dataclass
 class Summary:
     """What an autograde run did: one row per (student, lab) and the problems met."""
     rows: list = field(default_factory=list)      # dicts: student, lab, status, score, max, flags
@@ -54,8 +61,9 @@ class Course:
 
     def __init__(self, course_dir: Optional[Path | str] = None, *,
                  cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S,
-                 source_dir: Path = SOLUTIONS_DIR):
+                 source_dir: Path = SOLUTIONS_DIR, exchange_dir: Optional[Path | str] = None):
         self.dir = Path(course_dir).resolve() if course_dir else default_course_dir()
+        self.exchange_dir = exchange_dir
         self.source_dir = Path(source_dir).resolve()
         self.release_dir = self.dir / "release"
         self.cell_timeout_s = cell_timeout_s
@@ -75,7 +83,7 @@ class Course:
         if key not in self._apis:
             from nbgrader.apps import NbGraderAPI
             cfg = make_config(self.dir, release_dir=release_dir, cell_timeout_s=self.cell_timeout_s,
-                              source_dir=self.source_dir)
+                              source_dir=self.source_dir, exchange_dir=self.exchange_dir)
             self._apis[key] = NbGraderAPI(config=cfg)
         return self._apis[key]
 
@@ -177,21 +185,25 @@ class Course:
                 flags.append("timeout")
                 shutil.rmtree(self.dir / "autograded" / sub.student / sub.lab, ignore_errors=True)
             elif res.status == "error":
-                unresponsive = "unresponsive" in (res.log + res.error).lower()
-                flags.append("unresponsive-kernel" if unresponsive else "grading-error")
+                flags.append("grading-error")
                 shutil.rmtree(self.dir / "autograded" / sub.student / sub.lab, ignore_errors=True)
             else:
                 flags += self._output_flags(sub.student, sub.lab)
             got = scores.get(sub.student, {}).get(sub.lab, {})
             score = got.get("score", 0.0) if res.status == "ok" else 0.0
+            log = self.dir / "logs" / sub.lab / f"{sub.student}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"status: {res.status} after {res.seconds:.1f} s\n{res.error}\n"
+                           f"{res.log}", encoding="utf-8")
             store.setdefault(sub.lab, {})[sub.student] = {
                 "status": res.status, "seconds": round(res.seconds, 2), "flags": flags,
                 "origin": sub.origin, "error": res.error[-4000:],
+                "log": str(log.relative_to(self.dir)),
                 "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
             summary.rows.append({"student": sub.student, "lab": sub.lab, "status": res.status,
                                  "score": score, "max": self.max_score(sub.lab),
-                                 "flags": flags, "seconds": res.seconds})
+                                 "flags": flags, "seconds": res.seconds, "log": str(log)})
         self._save_results(store)
         summary.seconds = time.monotonic() - t0
         return summary
@@ -270,66 +282,98 @@ class Course:
 
     # -- feedback ------------------------------------------------------------------------------
 
-    def feedback(self, labs: Optional[Iterable[str]] = None) -> list[Path]:
+    def feedback(self, labs: Optional[Iterable[str]] = None) -> "FeedbackRun":
         """Feedback HTML for every graded submission, in ``feedback/<student>/<lab>/``.
 
-        Hidden tests are cleared and their tracebacks reduced to their message; a submission
-        that could not be graded gets a page that says why. As a last guard, every page is
-        searched for hidden test source: a page that contains any is deleted and an error is
-        raised.
+        Each student's page is made on its own, so one student's notebook never stops the
+        feedback of the others: a submission that could not be graded, or whose page nbgrader
+        could not make, gets a page that says why, and is named in ``problems``. Hidden tests
+        are cleared from the test cells. Then, before any page is released, every page is
+        searched for hidden test source; a page that holds any is replaced by a notice (and
+        named in ``problems``).
         """
         labs = self.labs(labs)
         self.prepare(labs)
         api = self.api()
         status = self._results()
-        pages: list[Path] = []
+        scores = self.scores(labs)
+        run = FeedbackRun()
         for lab in labs:
-            graded = sorted(p.parent.name for p in (self.dir / "autograded").glob(f"*/{lab}"))
-            if graded:
-                result = api.generate_feedback(lab, force=True)
-                if not result.get("success"):
-                    raise GradingError(f"nbgrader could not make feedback for {lab}:\n"
-                                       f"{result.get('error') or result.get('log')}")
-            for student, run in sorted(status.get(lab, {}).items()):
-                if run.get("status") in ("timeout", "error"):
-                    pages += self._failure_pages(student, lab, run)
-            pages += sorted((self.dir / "feedback").glob(f"*/{lab}/*.html"))
-        self.check_feedback(sorted(set(pages)))
-        return sorted(set(pages))
+            graded = {p.parent.name for p in (self.dir / "autograded").glob(f"*/{lab}")}
+            failed = {s for s, r in status.get(lab, {}).items()
+                      if r.get("status") in ("timeout", "error")}
+            for student in sorted(graded | failed):
+                if student in failed:
+                    run.pages += self._failure_pages(student, lab, status[lab][student])
+                    continue
+                folder = self.dir / "feedback" / student / lab
+                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    result = api.generate_feedback(lab, student_id=student, force=True)
+                    ok = bool(result.get("success"))
+                    why = result.get("error") or result.get("log") or ""
+                except Exception as exc:  # nbgrader raising for one notebook: tell, go on
+                    ok, why = False, f"{type(exc).__name__}: {exc}"
+                pages = sorted(folder.glob("*.html"))
+                if ok and pages:
+                    run.pages += pages
+                    continue
+                last = [ln for ln in str(why).strip().splitlines() if ln.strip()][-1:] or ["no page"]
+                run.problems.append(f"{student}/{lab}: nbgrader could not make the feedback page "
+                                    f"({last[0].strip()[:200]})")
+                got = scores.get(student, {}).get(lab, {})
+                run.pages += self._notice_pages(
+                    student, lab, "feedback not available",
+                    f"Your notebook was graded (score {_num(got.get('score', 0))}/"
+                    f"{_num(got.get('max', self.max_score(lab)))}), but its feedback page could "
+                    f"not be made. Your instructor has been told and will send it to you.")
+        run.pages = sorted(set(run.pages))
+        self._withhold_leaks(run)
+        return run
 
-    def _failure_pages(self, student: str, lab: str, run: dict) -> list[Path]:
+    def _notice_pages(self, student: str, lab: str, title: str, text: str,
+                      advice: str = "") -> list[Path]:
+        """A plain page in place of each notebook's feedback of ``student`` in ``lab``."""
         out = []
-        if run["status"] == "timeout":
-            why = "it ran longer than the time limit for one notebook and was stopped"
-        elif "unresponsive-kernel" in run.get("flags", []):
-            why = "a cell ran past its time limit and did not stop when interrupted"
-        else:
-            why = "the grader could not run it"
         for name in lab_notebooks(lab, self.source_dir):
             path = self.dir / "feedback" / student / lab / f"{name}.html"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(
                 "<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
-                f"{html.escape(lab)}: not graded</title></head><body>"
+                f"{html.escape(lab)}: {html.escape(title)}</title></head><body>"
                 f"<h1>{html.escape(lab)} / {html.escape(name)}</h1>"
-                f"<p>Your notebook was not graded: {why}. Score: 0.</p>"
-                "<p>Run it yourself with <em>Kernel &rarr; Restart &amp; Run All</em>: every cell "
-                "must finish. Look for a loop that never ends, or code that waits for input; "
-                "then submit again.</p></body></html>\n", encoding="utf-8")
+                f"<p>{html.escape(text)}</p>" + (f"<p>{advice}</p>" if advice else "")
+                + "</body></html>\n", encoding="utf-8")
             out.append(path)
         return out
 
-    def check_feedback(self, pages: Iterable[Path]) -> None:
-        """Raise :class:`GradingError` (after deleting the page) if a feedback page contains a
-        line of hidden test source."""
+    def _failure_pages(self, student: str, lab: str, run: dict) -> list[Path]:
+        if run["status"] == "timeout":
+            why = "it ran longer than the time limit for one notebook and was stopped"
+        else:
+            why = "the grader could not run it"
+        return self._notice_pages(
+            student, lab, "not graded", f"Your notebook was not graded: {why}. Score: 0.",
+            "Run it yourself with <em>Kernel &rarr; Restart &amp; Run All</em>: every cell "
+            "must finish. Look for a loop that never ends, or code that waits for input; "
+            "then submit again.")
+
+    def _withhold_leaks(self, run: "FeedbackRun") -> None:
+        """Replace every page that holds a line of hidden test source by a notice."""
         secret = [line for line in hidden_test_lines(self.source_dir) if len(line) >= 8]
-        for page in pages:
+        for page in list(run.pages):
             text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8", errors="replace")))
             leaked = [line for line in secret if line in text]
-            if leaked:
-                page.unlink()
-                raise GradingError(f"{page} contained hidden test source ({leaked[0]!r}); it was "
-                                   f"deleted. Check GenerateFeedback.preprocessors in grader/config.py")
+            if not leaked:
+                continue
+            student, lab = page.parent.parent.name, page.parent.name
+            run.problems.append(f"{student}/{lab}: the feedback page held hidden test source "
+                                f"({leaked[0]!r}); it was withheld. Check "
+                                f"GenerateFeedback.preprocessors in grader/config.py")
+            page.write_text(
+                "<!DOCTYPE html><html><head><meta charset='utf-8'><title>feedback withheld"
+                "</title></head><body><p>Your feedback page could not be released. Your "
+                "instructor has been told.</p></body></html>\n", encoding="utf-8")
 
     # -- export --------------------------------------------------------------------------------
 
@@ -340,6 +384,8 @@ class Course:
         scores = self.scores(labs)
         status = self._results()
         students = sorted(set(scores) | {s for lab in labs for s in status.get(lab, {})})
+        from .similarity import load_flags
+        similar = {lab: load_flags(self.dir, lab) for lab in labs}   # python -m grader similarity
         header = ["student", "total", "max"]
         for lab in labs:
             header += [lab, f"{lab}:status", f"{lab}:flags"] + [f"{lab}/{t}" for t in self.test_ids(lab)]
@@ -357,7 +403,8 @@ class Course:
                     score = got["score"] if got and state == "ok" else 0.0
                     row[1] += score
                     row[2] += self.max_score(lab)
-                    row += [_num(score), state, ";".join(run.get("flags", []))]
+                    flags = run.get("flags", []) + similar[lab].get(student, [])
+                    row += [_num(score), state, ";".join(flags)]
                     tests = got["tests"] if got and state == "ok" else {}
                     row += [_num(tests.get(t, 0.0)) for t in self.test_ids(lab)]
                 row[1], row[2] = _num(row[1]), _num(row[2])

@@ -352,13 +352,18 @@ def _fix_cell_ids(nb: dict) -> None:
         seen.add(cid)
 
 
+#: The files nbgrader's collect puts beside a submitted notebook, kept through staging.
+NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
 def stage(sub: Submission, info: LabInfo, submitted_dir: Path) -> Path:
     """Repair ``sub``'s notebook and write it where nbgrader expects it:
     ``<submitted>/<student>/<lab>/<notebook>.ipynb``. Adds the repair flags to ``sub``."""
     nb = _read_notebook(sub.path)
-    # nbgrader collect leaves timestamp.txt beside the notebook: keep it (lateness).
-    stamp_path = sub.path.parent / "timestamp.txt"
-    stamp = stamp_path.read_text(encoding="utf-8") if stamp_path.is_file() else None
+    # nbgrader collect leaves timestamp.txt (lateness) and submission_secret.txt (what
+    # release_feedback needs to hand the feedback back) beside the notebook: keep them.
+    kept = {name: (sub.path.parent / name).read_bytes() for name in NBGRADER_FILES
+            if (sub.path.parent / name).is_file()}
     fixed, flags = repair(nb, info.release)
     for flag in flags:
         if flag not in sub.flags:
@@ -369,6 +374,6 @@ def stage(sub: Submission, info: LabInfo, submitted_dir: Path) -> Path:
     dest_dir.mkdir(parents=True)
     dest = dest_dir / f"{info.notebook}.ipynb"
     dest.write_text(json.dumps(fixed, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    if stamp is not None:
-        (dest_dir / "timestamp.txt").write_text(stamp, encoding="utf-8")
+    for name, data in kept.items():
+        (dest_dir / name).write_bytes(data)
     return dest

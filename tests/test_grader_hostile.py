@@ -108,7 +108,16 @@ if os.fork() == 0:
     os._exit(0)
 '''), 18),
         "hangs-top-level": (fx.hangs_at_top_level(), 17),
+        "poisons-feedback": (with_note("My notes: the tests live between ### BEGIN HIDDEN TESTS "
+                                       "and ### END HIDDEN TESTS, or just ### BEGIN HIDDEN TESTS"), 18),
     }
+
+
+def with_note(text: str) -> dict:
+    """A correct submission with a markdown note of the student's own."""
+    nb = fx.answered(LAB2)
+    nb["cells"].insert(1, {"cell_type": "markdown", "id": "note", "metadata": {}, "source": text})
+    return nb
 
 
 def _sleepers() -> list[int]:
@@ -132,12 +141,13 @@ def _grade(work: Path) -> dict:
     with fx.isolated_jupyter_env(work / "home"):
         course = Course(course_dir, cell_timeout_s=30)
         summary = course.autograde(subs, labs=[LAB2], workers=2, timeout_s=300, progress=False)
-        pages = course.feedback([LAB2])
+        run = course.feedback([LAB2])
     time.sleep(0.5)
     db = sqlite3.connect(course_dir / "gradebook.db")
     manual = db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0]
     return {"rows": summary.rows, "problems": summary.problems, "manual": manual,
-            "pages": {p.parts[-3]: p.stat().st_size for p in pages},
+            "pages": {p.parts[-3]: p.stat().st_size for p in run.pages},
+            "feedback_problems": run.problems,
             "left": _sleepers(), "pwned": [str(p) for p in (ROOT / "pwned.txt", course_dir / "pwned.txt")
                                            if p.exists()],
             "grader_intact": (ROOT / "grader" / "trusted.py").exists()}
@@ -168,3 +178,8 @@ def test_nothing_is_written_and_nothing_survives(graded):
 
 def test_an_output_bomb_makes_no_huge_feedback_page(graded):
     assert graded["pages"]["output-bomb"] < 2_000_000, graded["pages"]
+
+
+def test_one_students_notebook_never_stops_the_feedback_of_the_others(graded, tmp_path):
+    assert graded["feedback_problems"] == []
+    assert sorted(graded["pages"]) == sorted(hostile(tmp_path))

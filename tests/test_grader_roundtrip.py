@@ -36,7 +36,7 @@ def _grade_everything(work: Path) -> dict:
     with fx.isolated_jupyter_env(work / "home"):
         course = Course(work / "course", cell_timeout_s=12)
         summary = course.autograde(subs, workers=2, timeout_s=300, progress=False)
-        pages = course.feedback()
+        pages = course.feedback().pages
         grades = course.export(work / "grades.csv")
         scores = course.scores()
     return {
