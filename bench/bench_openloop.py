@@ -238,7 +238,8 @@ def verdict(results: list[dict]) -> str:
 def echo_ceiling(rates) -> list[dict]:
     here = Path(__file__).resolve().parent
     procs = [subprocess.Popen([sys.executable, str(here / "bench_tcp.py"), "--echo-server"],
-                              stdout=subprocess.PIPE, text=True) for _ in range(NODES)]
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(NODES)]
     try:
         addresses = [f"127.0.0.1:{int(p.stdout.readline())}" for p in procs]
         return run_rates(addresses, rates)

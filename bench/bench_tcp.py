@@ -102,7 +102,19 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+def _exit_with_parent() -> None:
+    """The parent holds our stdin open; when it dies (killed before it could stop us), the
+    pipe closes and this echo server exits instead of running on forever."""
+    import threading
+
+    def watch() -> None:
+        sys.stdin.read()
+        os._exit(0)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 async def _serve_echo() -> None:
+    _exit_with_parent()
     server = await asyncio.start_server(_echo, "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
@@ -110,7 +122,8 @@ async def _serve_echo() -> None:
 
 
 def echo_ceiling() -> dict[str, float]:
-    procs = [subprocess.Popen([sys.executable, __file__, "--echo-server"], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, __file__, "--echo-server"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE,
                               text=True) for _ in range(NODES)]
     try:
         addresses = [f"127.0.0.1:{int(p.stdout.readline())}" for p in procs]

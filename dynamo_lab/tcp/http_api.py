@@ -242,13 +242,22 @@ def _errors_middleware(runtime):
     return middleware
 
 
-async def _reply(request: web.Request, kind: str, value: Any = None,
-                 context: Optional[str] = None) -> web.Response:
-    runtime = request.app[RUNTIME]
-    key = key_from_raw_path(request.rel_url.raw_path, "/kv/")
-    reply = await runtime.request(kind, key, value, context)
+def _answer(reply: ClientReply) -> web.Response:
     headers = {"Retry-After": "1"} if reply.error_kind == "overloaded" else None
     return web.json_response(reply_to_json(reply), status=status_for(reply), headers=headers)
+
+
+async def _reply(request: web.Request, kind: str, value: Any = None,
+                 context: Optional[str] = None) -> web.Response:
+    key = key_from_raw_path(request.rel_url.raw_path, "/kv/")
+    return _answer(await request.app[RUNTIME].request(kind, key, value, context))
+
+
+def _refused(request: web.Request, kind: str) -> Optional[web.Response]:
+    """The 503 of a node at its admission limit, decided before the body is read or parsed."""
+    key = key_from_raw_path(request.rel_url.raw_path, "/kv/")
+    reply = request.app[RUNTIME].refusal(kind, key)
+    return None if reply is None else _answer(reply)
 
 
 async def _get(request: web.Request) -> web.Response:
@@ -268,11 +277,17 @@ async def read_body(request: web.Request) -> bytes:
 
 
 async def _put(request: web.Request) -> web.Response:
+    refused = _refused(request, "put")
+    if refused is not None:
+        return refused
     value, context = parse_put_body(await read_body(request))
     return await _reply(request, "put", value, context)
 
 
 async def _delete(request: web.Request) -> web.Response:
+    refused = _refused(request, "delete")
+    if refused is not None:
+        return refused
     context = parse_delete_body(await read_body(request), request.query.get("context"))
     return await _reply(request, "delete", None, context)
 

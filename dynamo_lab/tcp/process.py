@@ -259,18 +259,26 @@ class NodeRuntime:
         latency explodes and its goodput falls; one that refuses early keeps serving what it
         admitted in time, and the client may retry elsewhere or later. Cancelling the
         caller (an HTTP client that hung up) frees the slot at once."""
-        if self.inflight >= self.opts.max_inflight:
-            self.overloaded += 1
-            return ClientReply("", kind, str(key), False, coordinator=self.opts.node_id,
-                               error_kind="overloaded",
-                               error=f"node {self.opts.node_id} is overloaded ({self.inflight} "
-                                     f"requests in flight, its limit); nothing was applied: "
-                                     f"retry after a short pause or ask another node")
+        refused = self.refusal(kind, key)
+        if refused is not None:
+            return refused
         self.inflight += 1
         try:
             return await self._admitted(kind, key, value, context)
         finally:
             self.inflight -= 1
+
+    def refusal(self, kind: str, key: Any) -> Optional[ClientReply]:
+        """The "overloaded" reply if this node is at its ``max_inflight`` now, else None. The
+        HTTP API asks before it even reads a request's body: a refusal must cost little."""
+        if self.inflight < self.opts.max_inflight:
+            return None
+        self.overloaded += 1
+        return ClientReply("", kind, str(key), False, coordinator=self.opts.node_id,
+                           error_kind="overloaded",
+                           error=f"node {self.opts.node_id} is overloaded ({self.inflight} "
+                                 f"requests in flight, its limit); nothing was applied: retry "
+                                 f"after a short pause or ask another node")
 
     async def _admitted(self, kind: str, key: Any, value: Any,
                         context: Optional[str]) -> ClientReply:
