@@ -119,10 +119,11 @@ def hidden_test_lines(source_dir: Path = SOLUTIONS_DIR) -> list[str]:
     return lines
 
 
-_SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
+_SAFE_ID = re.compile(r"[^\w.-]+")
 
 
 def safe_id(text: str) -> str:
-    """A student id nbgrader and file systems accept: letters, digits, ``_ . -``."""
+    """A student id nbgrader and file systems accept: letters (of any script), digits,
+    ``_ . -``."""
     out = _SAFE_ID.sub("_", text.strip()).strip("._-")
     return out[:80]

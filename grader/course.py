@@ -147,8 +147,9 @@ class Course:
 
     def autograde(self, source: Path | str, *, labs: Optional[Iterable[str]] = None,
                   workers: int = 2, timeout_s: float = DEFAULT_NOTEBOOK_TIMEOUT_S,
-                  progress: bool = True) -> Summary:
-        """Grade every notebook found in ``source`` (a folder or an LMS zip export).
+                  progress: bool = True, students: Optional[Iterable[str]] = None) -> Summary:
+        """Grade every notebook found in ``source`` (a folder or an LMS zip export), or only
+        those of ``students`` (to regrade one student; the others' grades stay).
 
         Each notebook is repaired (see :func:`grader.submissions.repair`), staged in
         ``submitted/``, autograded by nbgrader in a worker process under a hard wall-clock limit
@@ -163,6 +164,13 @@ class Course:
                 subs, problems = find_submissions(Path(source), infos, Path(tmp))
             except SubmissionError as exc:
                 raise GradingError(str(exc)) from None
+            if students:
+                wanted = set(students)
+                unknown = sorted(wanted - {s.student for s in subs})
+                if unknown:
+                    raise GradingError(f"no submission of {', '.join(unknown)} in {source}; "
+                                       f"students there: {', '.join(sorted({s.student for s in subs}))}")
+                subs = [s for s in subs if s.student in wanted]
             submitted = self.dir / "submitted"
             for sub in subs:
                 stage(sub, infos[sub.lab], submitted)
@@ -197,7 +205,7 @@ class Course:
                            f"{res.log}", encoding="utf-8")
             store.setdefault(sub.lab, {})[sub.student] = {
                 "status": res.status, "seconds": round(res.seconds, 2), "flags": flags,
-                "origin": sub.origin, "error": res.error[-4000:],
+                "origin": sub.origin, "identity": sub.identity, "error": res.error[-4000:],
                 "log": str(log.relative_to(self.dir)),
                 "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             }
@@ -252,8 +260,10 @@ class Course:
         return ids
 
     def scores(self, labs: Optional[Iterable[str]] = None) -> dict:
-        """``{student: {lab: {"score", "max", "tests": {grade_id: score}}}}`` from the gradebook
-        (submissions that timed out count 0)."""
+        """``{student: {lab: {"score", "max", "tests": {grade_id: score}, "manual": {grade_id:
+        (manual score, automatic score)}}}}`` from the gradebook (submissions that timed out
+        count 0). A manual score (given in nbgrader's formgrader) overrides the automatic one
+        and is listed in ``manual``, so the export can show it as an override."""
         from nbgrader.api import Gradebook, MissingEntry
         labs = self.labs(labs)
         out: dict = {}
@@ -268,16 +278,19 @@ class Course:
                     continue
                 for sub in subs:
                     student = sub.student.id
-                    tests = {}
+                    tests, manual = {}, {}
                     for nb in sub.notebooks:
                         for grade in nb.grades:
                             tests[grade.name] = float(grade.score or 0.0)
+                            if grade.manual_score is not None:
+                                manual[grade.name] = (float(grade.manual_score),
+                                                      float(grade.auto_score or 0.0))
                     run = status.get(lab, {}).get(student, {})
                     if run.get("status") in ("timeout", "error"):
                         tests = {k: 0.0 for k in tests}
                     out.setdefault(student, {})[lab] = {
                         "score": sum(tests.values()), "max": float(sub.max_score or self.max_score(lab)),
-                        "tests": tests}
+                        "tests": tests, "manual": manual}
         return out
 
     # -- feedback ------------------------------------------------------------------------------
@@ -377,39 +390,129 @@ class Course:
 
     # -- export --------------------------------------------------------------------------------
 
-    def export(self, path: Path | str, labs: Optional[Iterable[str]] = None) -> Path:
-        """Write the grades as CSV: one row per student; per lab a total, a status, the flags
-        and one column per test (``<lab>/<test>``); a grand total first."""
-        labs = self.labs(labs)
+    def _who(self, labs: list[str]) -> dict[str, dict]:
+        """student -> their LMS identity (``lms``, ``user_id``, ``name``), from the runs."""
+        status = self._results()
+        out: dict[str, dict] = {}
+        for lab in labs:
+            for student, run in status.get(lab, {}).items():
+                if run.get("identity") and student not in out:
+                    out[student] = dict(run["identity"])
+        return out
+
+    def _assigned(self, labs: list[str], only: Optional[Iterable[str]]) -> list[str]:
+        """The labs that count towards ``max``: those asked for, or else those graded at least
+        once in this course (a lab not yet assigned does not lower anyone's percentage)."""
+        if only:
+            return labs
+        status = self._results()
+        return [lab for lab in labs if status.get(lab)]
+
+    def _rows(self, labs: list[str]):
+        """(student, identity, {lab: (score, state, flags, tests)}) for every student."""
         scores = self.scores(labs)
         status = self._results()
+        who = self._who(labs)
         students = sorted(set(scores) | {s for lab in labs for s in status.get(lab, {})})
         from .similarity import load_flags
-        similar = {lab: load_flags(self.dir, lab) for lab in labs}   # python -m grader similarity
-        header = ["student", "total", "max"]
+        similar = {lab: load_flags(self.dir, lab) for lab in labs}
+        for student in students:
+            per_lab = {}
+            for lab in labs:
+                got = scores.get(student, {}).get(lab)
+                run = status.get(lab, {}).get(student, {})
+                state = run.get("status", "ok" if got else "missing")
+                ok = bool(got) and state == "ok"
+                flags = list(run.get("flags", []))
+                for test, (manual, auto) in sorted((got or {}).get("manual", {}).items()):
+                    flags.append(f"manual:{test}={_num(manual)} (auto {_num(auto)})")
+                flags += similar[lab].get(student, [])       # python -m grader similarity
+                per_lab[lab] = (got["score"] if ok else 0.0, state, flags,
+                                got["tests"] if ok else {})
+            yield student, who.get(student, {}), per_lab
+
+    def export(self, path: Optional[Path | str] = None, labs: Optional[Iterable[str]] = None,
+               *, per_test: bool = False) -> Path:
+        """Write the grades as CSV (default ``<course>/grades.csv``): one row per student with
+        their LMS identity apart from their name, a grand total and the maximum of the labs
+        assigned; per lab a total, a status and the flags (a manual score shows as
+        ``manual:<test>=<score> (auto <score>)``), and with ``per_test`` one column per test
+        (``<lab>/<test>``)."""
+        wanted = labs
+        labs = self.labs(labs)
+        assigned = self._assigned(labs, wanted)
+        header = ["student", "name", "lms", "lms_user_id", "total", "max"]
         for lab in labs:
-            header += [lab, f"{lab}:status", f"{lab}:flags"] + [f"{lab}/{t}" for t in self.test_ids(lab)]
-        path = Path(path)
+            header += [lab, f"{lab}:status", f"{lab}:flags"]
+            if per_test:
+                header += [f"{lab}/{t}" for t in self.test_ids(lab)]
+        path = Path(path) if path else self.dir / "grades.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
-            for student in students:
-                row: list = [student, 0.0, 0.0]
+            for student, who, per_lab in self._rows(labs):
+                total = sum(per_lab[lab][0] for lab in labs)
+                row: list = [student, who.get("name", student), who.get("lms", ""),
+                             who.get("user_id", ""), _num(total),
+                             _num(sum(self.max_score(lab) for lab in assigned))]
                 for lab in labs:
-                    got = scores.get(student, {}).get(lab)
-                    run = status.get(lab, {}).get(student, {})
-                    state = run.get("status", "ok" if got else "missing")
-                    score = got["score"] if got and state == "ok" else 0.0
-                    row[1] += score
-                    row[2] += self.max_score(lab)
-                    flags = run.get("flags", []) + similar[lab].get(student, [])
+                    score, state, flags, tests = per_lab[lab]
                     row += [_num(score), state, ";".join(flags)]
-                    tests = got["tests"] if got and state == "ok" else {}
-                    row += [_num(tests.get(t, 0.0)) for t in self.test_ids(lab)]
-                row[1], row[2] = _num(row[1]), _num(row[2])
+                    if per_test:
+                        row += [_num(tests.get(t, 0.0)) for t in self.test_ids(lab)]
                 writer.writerow(row)
         return path
+
+    #: Canvas' gradebook import: these columns first, then one per assignment; a second row
+    #: "Points Possible" gives each assignment's maximum (Canvas creates an assignment for a
+    #: column it does not know).
+    CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    #: Moodle's assignment grading worksheet (Assignment > Upload grading worksheet):
+    #: "Identifier" is "Participant <id>", the id in the folder names of Moodle's download.
+    MOODLE_COLUMNS = ["Identifier", "Full name", "Grade", "Maximum Grade", "Feedback comments"]
+
+    def export_lms(self, lms: str, out_dir: Optional[Path | str] = None,
+                   labs: Optional[Iterable[str]] = None) -> tuple[list[Path], list[str]]:
+        """Grade files an LMS imports without editing: ``canvas`` (one CSV for every lab) or
+        ``moodle`` (one grading worksheet per lab). Only students whose notebooks came from
+        that LMS's export can be matched; the others are returned as problems."""
+        if lms not in ("canvas", "moodle"):
+            raise GradingError(f"unknown LMS {lms!r}: use canvas or moodle")
+        labs = self.labs(labs)
+        out_dir = Path(out_dir) if out_dir else self.dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = list(self._rows(labs))
+        matched = [(s, who, per) for s, who, per in rows if who.get("lms") == lms]
+        problems = [f"{s}: not from a {lms} export, so not in the {lms} file" for s, who, _ in rows
+                    if who.get("lms") != lms]
+        paths = []
+        if lms == "canvas":
+            path = out_dir / "grades-canvas.csv"
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(self.CANVAS_COLUMNS + labs)
+                writer.writerow(["Points Possible", "", "", "", ""]
+                                + [_num(self.max_score(lab)) for lab in labs])
+                for _, who, per in matched:
+                    writer.writerow([who.get("name", ""), who["user_id"], "", "", ""]
+                                    + [_num(per[lab][0]) for lab in labs])
+            paths.append(path)
+        else:
+            for lab in labs:
+                path = out_dir / f"grades-moodle-{lab}.csv"
+                with open(path, "w", newline="", encoding="utf-8") as fh:
+                    writer = csv.writer(fh)
+                    writer.writerow(self.MOODLE_COLUMNS)
+                    for _, who, per in matched:
+                        score, state, flags, _ = per[lab]
+                        if state == "missing":
+                            continue
+                        writer.writerow([f"Participant {who['user_id']}", who.get("name", ""),
+                                         _num(score), _num(self.max_score(lab)),
+                                         "" if state == "ok" else f"not graded: {state}"])
+                paths.append(path)
+        return paths, problems
 
     # -- selfcheck -----------------------------------------------------------------------------
 

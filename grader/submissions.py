@@ -51,6 +51,9 @@ class Submission:
     path: Path                         # the notebook as found
     origin: str                        # where it came from, for reports
     flags: list = field(default_factory=list)
+    # Who it is in the LMS the export came from: {"lms": "canvas"|"moodle", "user_id": ...,
+    # "name": the display name in the file name}; empty for other layouts.
+    identity: dict = field(default_factory=dict)
 
 
 def _source(cell: dict) -> str:
@@ -128,19 +131,40 @@ def extract_zip(archive: Path, dest: Path) -> Path:
     return dest
 
 
-_CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9]+)_(?:LATE_)?(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
+# Canvas: "<lastfirst>_[LATE_]<user id>_<submission id>_<file>"; the name keeps any letters
+# (non-ASCII too) and digits. Moodle: "<Full Name>_<participant id>_assignsubmission_file_".
+_CANVAS = re.compile(r"^(?P<name>[^\W_]+)_(?P<late>LATE_)?(?P<uid>\d+)_(?P<sid>\d+)_(?P<file>.+)$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<uid>\d+)_assign(?:submission|feedback)_[a-z]+_?$")
 _RESUBMIT = re.compile(r"-(\d+)$")
 
 
 def _read_notebook(path: Path) -> Optional[dict]:
+    """The notebook at ``path`` as nbformat 4 JSON (an nbformat 3 notebook, which Jupyter still
+    opens, is upgraded), or None when it cannot be read."""
     try:
         if path.stat().st_size > MAX_NOTEBOOK_BYTES:
             return None
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    if isinstance(nb, dict) and nb.get("nbformat") == 3 and isinstance(nb.get("worksheets"), list):
+        nb = _upgrade_v3(nb)
     return nb if isinstance(nb, dict) and isinstance(nb.get("cells"), list) else None
+
+
+def _upgrade_v3(nb: dict) -> Optional[dict]:
+    import nbformat
+    try:
+        return json.loads(nbformat.writes(nbformat.reads(json.dumps(nb), as_version=4)))
+    except Exception:  # nbformat raises many kinds for a damaged v3 file
+        return None
+
+
+def _nbformat_of(path: Path) -> Optional[int]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("nbformat")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
 
 
 def detect_lab(path: Path, nb: Optional[dict], labs: dict[str, LabInfo]) -> Optional[str]:
@@ -165,17 +189,32 @@ def detect_lab(path: Path, nb: Optional[dict], labs: dict[str, LabInfo]) -> Opti
     return None
 
 
-def _student_from_name(path: Path, root: Path, labs: dict[str, LabInfo]) -> tuple[str, str]:
-    """(student id, how it was read) from a notebook's path below ``root``."""
-    rel = path.relative_to(root)
-    parts = rel.parts
+def lms_identity(path: Path, root: Path) -> dict:
+    """Who a notebook belongs to in the LMS export it came from (Canvas file name, Moodle
+    folder): ``{"lms", "user_id", "name"}`` and ``"late": True`` for Canvas' ``LATE_``;
+    ``{}`` for any other layout."""
     m = _CANVAS.match(path.name)
     if m:
-        return safe_id(f"{m.group('name')}_{m.group('uid')}"), "canvas file name"
-    for folder in reversed(parts[:-1]):
+        out = {"lms": "canvas", "user_id": m.group("uid"), "name": m.group("name")}
+        if m.group("late"):
+            out["late"] = True
+        return out
+    for folder in reversed(path.relative_to(root).parts[:-1]):
         m = _MOODLE.match(folder)
         if m:
-            return safe_id(f"{m.group('name')}_{m.group('uid')}"), "moodle folder"
+            return {"lms": "moodle", "user_id": m.group("uid"), "name": m.group("name")}
+    return {}
+
+
+def _student_from_name(path: Path, root: Path, labs: dict[str, LabInfo]) -> tuple[str, str]:
+    """(student id, how it was read) from a notebook's path below ``root``. An LMS student is
+    ``<name>_<user id>``, the same in every lab's export, whatever letters the name has."""
+    rel = path.relative_to(root)
+    parts = rel.parts
+    who = lms_identity(path, root)
+    if who:
+        how = "canvas file name" if who["lms"] == "canvas" else "moodle folder"
+        return safe_id(f"{who['name']}_{who['user_id']}"), how
     lab_names = {info.lab for info in labs.values()}
     folders = [p for p in parts[:-1] if p not in lab_names]
     if folders:
@@ -220,9 +259,13 @@ def find_submissions(source: Path, labs: dict[str, LabInfo], work_dir: Path) -> 
             continue
         m = _RESUBMIT.search(path.stem)
         rank = (int(m.group(1)) if m else 0, path.stat().st_mtime, str(rel))
-        sub = Submission(student, lab, path, str(rel))
+        sub = Submission(student, lab, path, str(rel), identity=lms_identity(path, root))
+        if sub.identity.get("late"):
+            sub.flags.append("late")
         if nb is None:
             sub.flags.append("unreadable-notebook")
+        elif _nbformat_of(path) == 3:
+            sub.flags.append("upgraded-from-nbformat-3")
         found.setdefault((student, lab), []).append((rank, sub))
     subs = []
     for key in sorted(found):

@@ -37,7 +37,7 @@ def _grade_everything(work: Path) -> dict:
         course = Course(work / "course", cell_timeout_s=12)
         summary = course.autograde(subs, workers=2, timeout_s=300, progress=False)
         pages = course.feedback().pages
-        grades = course.export(work / "grades.csv")
+        grades = course.export(work / "grades.csv", per_test=True)
         scores = course.scores()
     return {
         "rows": summary.rows, "problems": summary.problems, "seconds": summary.seconds,
