@@ -78,7 +78,7 @@ def cmd_similarity(args) -> int:
     from .similarity import render_text, similarity
     course = _course(args)
     result = similarity(course, args.lab_id, threshold=args.threshold,
-                        min_fingerprints=args.min_fingerprints)
+                        min_fingerprints=args.min_fingerprints, common=args.common)
     print(render_text(result, show_code=not args.no_code))
     out = course.dir / "similarity"
     print(f"\nwrote {_rel(out / (args.lab_id + '.html'))} (side by side) and "
@@ -154,7 +154,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("csv", nargs="?", default="grades.csv", help="output file (default grades.csv)")
     s.set_defaults(func=cmd_export)
 
-    from .similarity import DEFAULT_MIN_FINGERPRINTS, DEFAULT_THRESHOLD
+    from .similarity import DEFAULT_COMMON, DEFAULT_MIN_FINGERPRINTS, DEFAULT_THRESHOLD
     course_only = argparse.ArgumentParser(add_help=False)
     course_only.add_argument("--course-dir", default=os.environ.get("DYNAMO_LAB_COURSE_DIR"),
                              help="nbgrader course directory; default grader/course")
@@ -169,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--min-fingerprints", type=int, default=DEFAULT_MIN_FINGERPRINTS, metavar="N",
                    help=f"never flag a submission with fewer fingerprints of its own (default "
                         f"{DEFAULT_MIN_FINGERPRINTS})")
+    s.add_argument("--common", type=int, default=DEFAULT_COMMON, metavar="N",
+                   help=f"ignore code found in more than N submissions, as everyone's way of "
+                        f"writing it (MOSS's -m; 0: never; default {DEFAULT_COMMON})")
     s.add_argument("--no-code", action="store_true", help="list the pairs without their code")
     s.set_defaults(func=cmd_similarity)
 

@@ -19,7 +19,10 @@ algorithms for document fingerprinting*, SIGMOD 2003):
    runs shorter than ``k`` tokens never do (the noise threshold).
 3. **Subtract the starter code.** Every k-gram of the release notebook's answer cells (the
    docstrings and ``raise NotImplementedError()`` everyone gets) is removed from every set, so
-   handing in the release unchanged is similar to nothing.
+   handing in the release unchanged is similar to nothing. Like MOSS's ``-m``, a fingerprint
+   found in more than ``common`` submissions (default :data:`DEFAULT_COMMON`) is taken for
+   code everyone writes that way and removed too: the obvious way to write a short part is no
+   evidence of copying, and without this a class of fifty would list hundreds of pairs.
 4. **Compare** every pair of students, and every student with the reference's answer cells.
    The similarity of two submissions is the number of fingerprints they share divided by the
    size of the *smaller* set (MOSS reports this share from each side; the larger one is this):
@@ -63,6 +66,8 @@ DEFAULT_WINDOW = 4
 DEFAULT_THRESHOLD = 0.7
 #: Submissions with fewer fingerprints of their own than this are never flagged.
 DEFAULT_MIN_FINGERPRINTS = 8
+#: A fingerprint found in more submissions than this is common code and does not count.
+DEFAULT_COMMON = 10
 #: Who the reference solution is, in pairs and flags.
 REFERENCE = "reference"
 
@@ -349,6 +354,22 @@ def compare(x: Fingerprints, y: Fingerprints, *, threshold: float = DEFAULT_THRE
                 (len(px), len(py)), flagged, lines)
 
 
+def drop_common(students: list[Fingerprints], common: int) -> set[int]:
+    """Remove, from every submission, the fingerprints more than ``common`` of them hold (0:
+    keep all); returns the fingerprints removed."""
+    if common <= 0:
+        return set()
+    counts: dict[int, int] = {}
+    for fp in students:
+        for h in fp.where:
+            counts[h] = counts.get(h, 0) + 1
+    gone = {h for h, n in counts.items() if n > common}
+    for fp in students:
+        for h in gone & fp.prints:
+            del fp.where[h]
+    return gone
+
+
 def compare_all(students: list[Fingerprints], reference: Optional[Fingerprints], *,
                 threshold: float = DEFAULT_THRESHOLD,
                 min_fingerprints: int = DEFAULT_MIN_FINGERPRINTS) -> list[Pair]:
@@ -407,7 +428,7 @@ def _notebook_cells(folder: Path) -> dict[str, str]:
 
 def similarity(course, lab: str, *, threshold: float = DEFAULT_THRESHOLD,
                min_fingerprints: int = DEFAULT_MIN_FINGERPRINTS, k: int = DEFAULT_K,
-               window: int = DEFAULT_WINDOW) -> dict:
+               window: int = DEFAULT_WINDOW, common: int = DEFAULT_COMMON) -> dict:
     """Compare the graded submissions of ``lab`` in ``course`` (a :class:`grader.course.Course`);
     write ``similarity/<lab>.json`` and ``.html`` there and return the JSON's content (plus the
     pairs as :class:`Pair` under ``"_pairs"``). Raises ``GradingError`` for an unknown lab or a
@@ -415,6 +436,8 @@ def similarity(course, lab: str, *, threshold: float = DEFAULT_THRESHOLD,
     from .course import GradingError
     if not 0 < threshold <= 1:
         raise GradingError(f"--threshold must be in (0, 1], got {threshold:g}")
+    if common < 0:
+        raise GradingError(f"--common must be 0 (off) or more, got {common}")
     course.labs([lab])                                   # unknown lab: a GradingError
     graded = sorted(course._results().get(lab, {}))
     folders = {s: course.dir / "submitted" / s / lab for s in graded}
@@ -428,12 +451,16 @@ def similarity(course, lab: str, *, threshold: float = DEFAULT_THRESHOLD,
                                              else LABS_DIR / lab), keep=keep, k=k)
     opts = dict(keep=keep, starter=starter, k=k, window=window)
     students = [fingerprint(s, _notebook_cells(f), **opts) for s, f in folders.items()]
+    common_prints = drop_common(students, common)
     reference = fingerprint(REFERENCE, _notebook_cells(course.source_dir / lab), **opts)
+    for h in common_prints & reference.prints:
+        del reference.where[h]
     pairs = compare_all(students, reference, threshold=threshold, min_fingerprints=min_fingerprints)
     result = {
         "lab": lab, "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "measure": "shared fingerprints / fingerprints of the smaller submission",
         "threshold": threshold, "min_fingerprints": min_fingerprints, "k": k, "window": window,
+        "common": common, "common_fingerprints": len(common_prints),
         "students": {fp.who: len(fp.prints) for fp in students},
         "reference_fingerprints": len(reference.prints),
         "flags": flags_of(pairs),
@@ -509,6 +536,8 @@ def render_text(result: dict, *, show_code: bool = True) -> str:
     keep = lab_keep(lab)
     head = (f"{lab}: {len(result['students'])} submission(s) and the reference compared; "
             f"flagged at similarity >= {result['threshold']:.0%} ({result['measure']}; "
+            f"at least {result['min_fingerprints']} fingerprints each; code found in more than "
+            f"{result['common']} submissions ignored)" if result["common"] else
             f"at least {result['min_fingerprints']} fingerprints each)")
     lines = [head, ""]
     if not pairs:

@@ -230,10 +230,28 @@ def test_a_higher_threshold_flags_only_the_closer_pairs(course_dir, capsys):
     assert "==" not in out
 
 
+def test_code_most_of_the_class_shares_is_common_and_does_not_count(course_dir, capsys):
+    """alice and the three mistakes are the reference, give or take a line: with --common 2
+    what more than two of them share is the class's common way of writing it."""
+    run(["similarity", LAB2, "--course-dir", str(course_dir), "--common", "2"], capsys)
+    assert flagged_pairs(course_dir) == {frozenset(("carol", "dave"))}
+    data = json.loads((course_dir / "similarity" / f"{LAB2}.json").read_text())
+    assert data["common"] == 2 and data["common_fingerprints"] > 0
+
+
+def test_dropping_common_fingerprints_counts_submissions_not_occurrences():
+    fps = [sim.Fingerprints(f"s{i}", {}, {h: [("c", (1,)), ("d", (2,))] for h in hs})
+           for i, hs in enumerate([{1, 2, 3}, {1, 2}, {1, 4}, {5}])]
+    assert sim.drop_common(fps, 0) == set()
+    assert sim.drop_common(fps, 2) == {1}
+    assert [fp.prints for fp in fps] == [{2, 3}, {2}, {4}, {5}]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["similarity", "lab9_nothing"], "unknown lab(s) ['lab9_nothing']; the labs are"),
     (["similarity", LAB2], f"no graded submission of {LAB2}"),
     (["similarity", LAB2, "--threshold", "1.5"], "--threshold must be in (0, 1]"),
+    (["similarity", LAB2, "--common", "-1"], "--common must be 0 (off) or more"),
     (["report", "lab9_nothing"], "unknown lab(s) ['lab9_nothing']"),
 ])
 def test_bad_input_is_one_line_that_says_what_to_do(argv, message, tmp_path, capsys):
