@@ -534,11 +534,11 @@ def render_text(result: dict, *, show_code: bool = True) -> str:
     lab, pairs = result["lab"], result["pairs"]
     sources = result.get("_sources", {})
     keep = lab_keep(lab)
+    common = (f"; code found in more than {result['common']} submissions ignored"
+              if result["common"] else "")
     head = (f"{lab}: {len(result['students'])} submission(s) and the reference compared; "
             f"flagged at similarity >= {result['threshold']:.0%} ({result['measure']}; "
-            f"at least {result['min_fingerprints']} fingerprints each; code found in more than "
-            f"{result['common']} submissions ignored)" if result["common"] else
-            f"at least {result['min_fingerprints']} fingerprints each)")
+            f"at least {result['min_fingerprints']} fingerprints each{common})")
     lines = [head, ""]
     if not pairs:
         lines.append("no pair is flagged.")

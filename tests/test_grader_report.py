@@ -16,6 +16,7 @@ from fixtures.submissions import instructor_class as ic
 from grader import report as rp
 
 LAB2 = fx.LAB2
+pytestmark = pytest.mark.slow     # the class is graded once (about a minute on two cores)
 
 
 @pytest.fixture(scope="module")

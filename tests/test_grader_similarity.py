@@ -175,10 +175,15 @@ def flagged_pairs(course_dir: Path) -> set[frozenset]:
 MISTAKES = {"min-merge", "keeps-dominated", "equal-before"}
 
 
+@pytest.mark.slow
 def test_the_class_report_flags_exactly_the_copies(course_dir, graded, capsys):
     assert {r["student"] for r in graded["rows"]} == set(ic.STUDENTS), graded["problems"]
     code, out, _ = run(["similarity", LAB2, "--course-dir", str(course_dir)], capsys)
     assert code == 0
+    assert out.startswith(f"{LAB2}: 7 submission(s) and the reference compared; flagged at "
+                          f"similarity >= 70% (shared fingerprints / fingerprints of the smaller "
+                          f"submission; at least 8 fingerprints each; code found in more than 10 "
+                          f"submissions ignored)\n")
     like_reference = {"alice", *MISTAKES, "reference"}
     expected = {frozenset(("carol", "dave"))} | {
         frozenset((x, y)) for x in like_reference for y in like_reference if x < y}
@@ -192,6 +197,7 @@ def test_the_class_report_flags_exactly_the_copies(course_dir, graded, capsys):
                for line in out.splitlines())
 
 
+@pytest.mark.slow
 def test_the_html_page_shows_the_pair_side_by_side_with_matching_lines_highlighted(course_dir, capsys):
     run(["similarity", LAB2, "--course-dir", str(course_dir)], capsys)
     page = (course_dir / "similarity" / f"{LAB2}.html").read_text()
@@ -202,6 +208,7 @@ def test_the_html_page_shows_the_pair_side_by_side_with_matching_lines_highlight
     assert "<td>    &quot;&quot;&quot;Bump node&#x27;s counter.&quot;&quot;&quot;</td>" in page
 
 
+@pytest.mark.slow
 def test_export_flags_similar_students_and_the_release_is_not_flagged(course_dir, tmp_path, capsys):
     run(["similarity", LAB2, "--course-dir", str(course_dir)], capsys)
     code, _, _ = run(["export", str(tmp_path / "grades.csv"), "--course-dir", str(course_dir),
@@ -216,6 +223,7 @@ def test_export_flags_similar_students_and_the_release_is_not_flagged(course_dir
                    if f not in ("similar:carol", "similar:dave"))
 
 
+@pytest.mark.slow
 def test_a_higher_threshold_flags_only_the_closer_pairs(course_dir, capsys):
     run(["similarity", LAB2, "--course-dir", str(course_dir), "--threshold", "0.9"], capsys)
     data = json.loads((course_dir / "similarity" / f"{LAB2}.json").read_text())
@@ -228,8 +236,12 @@ def test_a_higher_threshold_flags_only_the_closer_pairs(course_dir, capsys):
                         "--no-code"], capsys)
     assert flagged_pairs(course_dir) == {frozenset(("carol", "dave")), frozenset(("alice", "reference"))}
     assert "==" not in out
+    code, out, _ = run(["similarity", LAB2, "--course-dir", str(course_dir), "--common", "0",
+                        "--no-code"], capsys)
+    assert "at least 8 fingerprints each)\n" in out.splitlines(True)[0]
 
 
+@pytest.mark.slow
 def test_code_most_of_the_class_shares_is_common_and_does_not_count(course_dir, capsys):
     """alice and the three mistakes are the reference, give or take a line: with --common 2
     what more than two of them share is the class's common way of writing it."""
