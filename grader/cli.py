@@ -42,7 +42,8 @@ def cmd_release(args) -> int:
 def cmd_autograde(args) -> int:
     course = _course(args)
     summary = course.autograde(args.submissions, labs=args.lab, workers=args.workers,
-                               timeout_s=args.timeout, progress=not args.quiet)
+                               timeout_s=args.timeout, progress=not args.quiet,
+                               students=args.student)
     for problem in summary.problems:
         print(f"warning: {problem}", file=sys.stderr)
     if summary.rows:
@@ -67,10 +68,32 @@ def cmd_feedback(args) -> int:
     return 1 if run.problems else 0
 
 
+def cmd_late(args) -> int:
+    course = _course(args)
+    try:
+        policy = course.set_late_policy(args.lab_id, args.due, per_day=args.per_day,
+                                        max_fraction=args.max, unknown_days=args.unknown_days)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.lab_id} is due {policy.due[args.lab_id]}; a late notebook loses "
+          f"{policy.per_day:.0%} of its score per day (at most {policy.max:.0%}); one the LMS "
+          f"only marks late counts {policy.unknown_days:g} day(s) late. Applies to notebooks "
+          f"graded from now on.")
+    return 0
+
+
 def cmd_export(args) -> int:
     course = _course(args)
-    path = course.export(args.csv, args.lab)
-    print(f"wrote {_rel(path)}")
+    if args.lms:
+        out = Path(args.csv).parent if args.csv else None
+        paths, problems = course.export_lms(args.lms, out, args.lab)
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+    else:
+        paths = [course.export(args.csv, args.lab, per_test=args.per_test)]
+    for path in paths:
+        print(f"wrote {_rel(path)}")
     return 0
 
 
@@ -127,7 +150,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--lab", action="append", metavar="LAB",
                         help="only this lab (repeatable); default: every lab")
     common.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, metavar="S",
-                        help=f"nbgrader's limit per cell, seconds (default {DEFAULT_CELL_TIMEOUT_S})")
+                        help=f"limit of one test cell's checks, seconds (default {DEFAULT_CELL_TIMEOUT_S})")
     grading = argparse.ArgumentParser(add_help=False)
     grading.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                          help="notebooks graded at once (default: CPUs, at most 4)")
@@ -145,13 +168,33 @@ def parser() -> argparse.ArgumentParser:
                        help="grade a folder of notebooks or an LMS zip export")
     s.add_argument("submissions", help="folder (student/lab/notebook.ipynb, student/notebook.ipynb, "
                                        "student_notebook.ipynb) or .zip export (Canvas, Moodle)")
+    s.add_argument("--student", action="append", metavar="ID",
+                   help="only this student (repeatable): regrade one student")
     s.set_defaults(func=cmd_autograde)
+
+    s = sub.add_parser("late", parents=[common], help="a lab's due date and the late penalty")
+    s.add_argument("lab_id", metavar="LAB")
+    s.add_argument("--due", required=True, metavar="WHEN",
+                   help="due date and time, ISO 8601, UTC unless it says (2026-12-08T23:59)")
+    s.add_argument("--per-day", type=float, metavar="F",
+                   help="fraction of the score lost per day late, or part of one (0.1 = 10%%)")
+    s.add_argument("--max", type=float, metavar="F", help="the most a late notebook loses (0.5)")
+    s.add_argument("--unknown-days", type=float, metavar="D",
+                   help="how late a notebook counts whose time the LMS does not say, only that "
+                        "it was late (Canvas LATE_); default 1")
+    s.set_defaults(func=cmd_late)
 
     s = sub.add_parser("feedback", parents=[common], help="HTML feedback for graded submissions")
     s.set_defaults(func=cmd_feedback)
 
-    s = sub.add_parser("export", parents=[common], help="grades as CSV")
-    s.add_argument("csv", nargs="?", default="grades.csv", help="output file (default grades.csv)")
+    s = sub.add_parser("export", parents=[common], help="grades as CSV (or as Canvas/Moodle imports)")
+    s.add_argument("csv", nargs="?", default=None,
+                   help="output file (default: grades.csv in the course folder; with --lms, "
+                        "the files go beside it)")
+    s.add_argument("--per-test", action="store_true", help="a column for every test too")
+    s.add_argument("--lms", choices=["canvas", "moodle"],
+                   help="files the LMS imports without editing: canvas (grades-canvas.csv) or "
+                        "moodle (a grading worksheet per lab, grades-moodle-LAB.csv)")
     s.set_defaults(func=cmd_export)
 
     from .similarity import DEFAULT_COMMON, DEFAULT_MIN_FINGERPRINTS, DEFAULT_THRESHOLD

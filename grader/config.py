@@ -86,6 +86,11 @@ def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = 
     ]
     c.TrustedGrade.course_dir = str(course_dir)
     c.TrustedGrade.cell_timeout_s = float(cell_timeout_s)
+    from .late import load_policy
+    policy = load_policy(course_dir)
+    c.AssignLatePenalties.plugin_class = "grader.late.PerDayPenalty"
+    c.PerDayPenalty.per_day = policy.per_day
+    c.PerDayPenalty.max_fraction = policy.max
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
         "grader.preprocessors.ClearHiddenTestsOfTestCells",

@@ -25,6 +25,7 @@ from typing import Iterable, Optional
 from .config import (COURSE_ID, DEFAULT_CELL_TIMEOUT_S, DEFAULT_NOTEBOOK_TIMEOUT_S,
                      LABS_DIR, SOLUTIONS_DIR, default_course_dir, hidden_test_lines, lab_ids,
                      lab_notebooks, make_config)
+from .late import LatePolicy, load_policy, parse_when, save_policy
 from .runner import run_jobs
 from .submissions import SubmissionError, find_submissions, load_labs, stage
 
@@ -110,6 +111,34 @@ class Course:
             written += sorted((out_dir / lab).glob("*.ipynb"))
         return written
 
+    def set_late_policy(self, lab: str, due: str, *, per_day: Optional[float] = None,
+                        max_fraction: Optional[float] = None,
+                        unknown_days: Optional[float] = None) -> LatePolicy:
+        """Set ``lab``'s due date (and, if given, the course's penalty policy); applies to
+        notebooks graded from now on. Raises ``ValueError`` for a bad date or fraction."""
+        self.labs([lab])
+        policy = load_policy(self.dir)
+        policy.due[lab] = parse_when(due).isoformat()
+        for name, value in (("per_day", per_day), ("max", max_fraction),
+                            ("unknown_days", unknown_days)):
+            if value is not None:
+                setattr(policy, name, float(value))
+        save_policy(self.dir, policy)
+        self._apis.clear()                       # the plugin's settings come from the policy
+        self.prepare([lab])
+        self._apply_due_dates(policy, [lab])
+        return policy
+
+    def _apply_due_dates(self, policy: LatePolicy, labs: Iterable[str]) -> None:
+        from nbgrader.api import Gradebook
+        dated = [lab for lab in labs if lab in policy.due]
+        if not dated:
+            return
+        with Gradebook(self.db_url, COURSE_ID) as gb:
+            for lab in dated:
+                due = policy.due_date(lab).astimezone(__import__("datetime").timezone.utc)
+                gb.update_or_create_assignment(lab, duedate=due.replace(tzinfo=None))
+
     def prepare(self, labs: Iterable[str]) -> None:
         """Make sure the gradebook knows the current version of each lab (regenerating only the
         labs whose solution notebooks changed since the last run)."""
@@ -172,8 +201,11 @@ class Course:
                                        f"students there: {', '.join(sorted({s.student for s in subs}))}")
                 subs = [s for s in subs if s.student in wanted]
             submitted = self.dir / "submitted"
+            policy = load_policy(self.dir)
+            self._apply_due_dates(policy, labs)
             for sub in subs:
-                stage(sub, infos[sub.lab], submitted)
+                stage(sub, infos[sub.lab], submitted,
+                      policy.assumed_timestamp(sub.lab) if "late" in sub.flags else None)
         summary = Summary(problems=list(problems))
         if not subs:
             summary.problems.append(f"no notebook of {', '.join(labs)} found in {source}")
@@ -288,9 +320,13 @@ class Course:
                     run = status.get(lab, {}).get(student, {})
                     if run.get("status") in ("timeout", "error"):
                         tests = {k: 0.0 for k in tests}
+                    penalty = float(sub.late_submission_penalty or 0.0)
+                    if run.get("status") in ("timeout", "error"):
+                        penalty = 0.0
                     out.setdefault(student, {})[lab] = {
-                        "score": sum(tests.values()), "max": float(sub.max_score or self.max_score(lab)),
-                        "tests": tests, "manual": manual}
+                        "score": max(0.0, sum(tests.values()) - penalty),
+                        "max": float(sub.max_score or self.max_score(lab)),
+                        "tests": tests, "manual": manual, "late_penalty": penalty}
         return out
 
     # -- feedback ------------------------------------------------------------------------------
@@ -426,6 +462,8 @@ class Course:
                 flags = list(run.get("flags", []))
                 for test, (manual, auto) in sorted((got or {}).get("manual", {}).items()):
                     flags.append(f"manual:{test}={_num(manual)} (auto {_num(auto)})")
+                if ok and got.get("late_penalty"):
+                    flags.append(f"late-penalty:-{_num(round(got['late_penalty'], 4))}")
                 flags += similar[lab].get(student, [])       # python -m grader similarity
                 per_lab[lab] = (got["score"] if ok else 0.0, state, flags,
                                 got["tests"] if ok else {})

@@ -399,9 +399,12 @@ def _fix_cell_ids(nb: dict) -> None:
 NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
-def stage(sub: Submission, info: LabInfo, submitted_dir: Path) -> Path:
+def stage(sub: Submission, info: LabInfo, submitted_dir: Path,
+          assumed_timestamp: Optional[str] = None) -> Path:
     """Repair ``sub``'s notebook and write it where nbgrader expects it:
-    ``<submitted>/<student>/<lab>/<notebook>.ipynb``. Adds the repair flags to ``sub``."""
+    ``<submitted>/<student>/<lab>/<notebook>.ipynb``. Adds the repair flags to ``sub``.
+    ``assumed_timestamp``: the submission time to record when none came with it (a notebook
+    the LMS only marked late)."""
     nb = _read_notebook(sub.path)
     # nbgrader collect leaves timestamp.txt (lateness) and submission_secret.txt (what
     # release_feedback needs to hand the feedback back) beside the notebook: keep them.
@@ -417,6 +420,8 @@ def stage(sub: Submission, info: LabInfo, submitted_dir: Path) -> Path:
     dest_dir.mkdir(parents=True)
     dest = dest_dir / f"{info.notebook}.ipynb"
     dest.write_text(json.dumps(fixed, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if assumed_timestamp and "timestamp.txt" not in kept:
+        kept["timestamp.txt"] = assumed_timestamp.encode("utf-8")
     for name, data in kept.items():
         (dest_dir / name).write_bytes(data)
     return dest

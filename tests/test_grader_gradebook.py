@@ -62,6 +62,8 @@ def _grade_class(work: Path) -> dict:
     fx.write(fx.answered(LAB2), moodle_dir / "vector_clocks.ipynb")
     with fx.isolated_jupyter_env(work / "home"):
         course = Course(work / "course")
+        # Due on New Year's day 2026: 10% a day, at most half; Canvas' LATE_ counts one day.
+        course.set_late_policy(LAB2, "2026-01-01T00:00", per_day=0.1, max_fraction=0.5)
         first = course.autograde(canvas, labs=[LAB2], workers=2, progress=False)
         course.autograde(work / "moodle", labs=[LAB2], workers=1, progress=False)
         # Alan fixes his merge and is regraded alone.
@@ -90,12 +92,18 @@ def graded(tmp_path_factory, request):
 
 
 def test_regrading_one_student_leaves_the_others_alone(graded):
-    assert {r["student"]: r["score"] for r in graded["first"]} == {"lovelaceada_1234": 18,
-                                                                  "turingalan_77": 11}
-    assert [(r["student"], r["score"]) for r in graded["again"]] == [("turingalan_77", 18)]
+    first = {r["student"]: r["score"] for r in graded["first"]}
+    assert first == {"lovelaceada_1234": 18, "turingalan_77": pytest.approx(11 * 0.9)}
+    assert [(r["student"], r["score"]) for r in graded["again"]] == [("turingalan_77", pytest.approx(16.2))]
     rows = {r["student"]: r for r in csv.DictReader(graded["csv"].splitlines())}
     assert set(rows) == {"lovelaceada_1234", "turingalan_77", "Grace_Hopper_4242"}
-    assert rows["turingalan_77"][LAB2] == "18"
+    assert rows["turingalan_77"][LAB2] == "16.2"
+
+
+def test_a_late_notebook_loses_what_the_policy_says_and_shows_it(graded):
+    rows = {r["student"]: r for r in csv.DictReader(graded["csv"].splitlines())}
+    assert "late-penalty:-1.8" in rows["turingalan_77"][f"{LAB2}:flags"]
+    assert rows["Grace_Hopper_4242"][LAB2] == "18", "no time, no LATE_: not late"
 
 
 def test_the_export_keeps_lms_identity_apart_and_shows_overrides_and_lateness(graded):
@@ -116,8 +124,17 @@ def test_canvas_and_moodle_files_have_the_headers_their_import_documents(graded)
     canvas = list(csv.reader(graded["canvas"].splitlines()))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", LAB2]
     assert canvas[1][0] == "Points Possible" and canvas[1][-1] == "18"
-    assert sorted(r[1] for r in canvas[2:]) == ["1234", "77"]
+    assert sorted((r[1], r[-1]) for r in canvas[2:]) == [("1234", "17.5"), ("77", "16.2")]
     assert any("Grace_Hopper_4242" in p for p in graded["canvas_problems"])
     moodle = list(csv.reader(graded["moodle"].splitlines()))
     assert moodle[0] == ["Identifier", "Full name", "Grade", "Maximum Grade", "Feedback comments"]
     assert moodle[1][:4] == ["Participant 4242", "Grace Hopper", "18", "18"]
+
+
+def test_a_bad_due_date_or_fraction_says_what_to_write():
+    from grader.late import LatePolicy, parse_when
+    with pytest.raises(ValueError, match="2026-12-08T23:59"):
+        parse_when("next friday")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        LatePolicy(per_day=10).check()
+    assert parse_when("2026-12-08 23:59").tzinfo is not None
