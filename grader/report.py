@@ -151,6 +151,7 @@ def class_report(course, lab: str, *, top: int = 10) -> dict:
         "full_marks": sum(v >= max_score - 1e-9 for v in values),
         "not_ok": sorted(s for s in students if status.get(s, {}).get("status", "ok") != "ok"),
         "scores": totals,
+        "distribution": [[score, values.count(score)] for score in sorted(set(values))],
         "tests": [{"test": t, "points": p, "passed": per_test[t], "rate": per_test[t] / n}
                   for t, p in points.items()],
         "invariants": invariants[:top],
@@ -207,6 +208,8 @@ def render_text(report: dict) -> str:
     lines = [f"{report['lab']}: {n} graded; mean {report['mean']:.1f}, median "
              f"{report['median']:g} of {report['max']:g}; full marks {report['full_marks']}"
              + (f"; not graded (scored 0): {', '.join(report['not_ok'])}" if report["not_ok"] else ""),
+             "scores (students): " + "  ".join(f"{score:g} ({count})"
+                                               for score, count in report["distribution"]),
              "", "pass rate per test"]
     width = max([len(t["test"]) for t in report["tests"]] + [4])
     lines.append(f"  {'test':<{width}}  points  passed  rate")

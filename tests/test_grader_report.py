@@ -59,6 +59,10 @@ def test_counts_mean_and_median_are_those_of_the_gradebook(made):
     assert data["full_marks"] == 3 and scores["release"] == 0
     assert data["scores"] == scores
     assert f"{LAB2}: 7 graded; mean {data['mean']:.1f}, median {data['median']:g} of 18" in made["text"]
+    counts = {v: list(scores.values()).count(v) for v in scores.values()}
+    assert data["distribution"] == [[v, counts[v]] for v in sorted(counts)]
+    assert data["distribution"][0] == [0, 1] and data["distribution"][-1] == [18, 3]
+    assert "scores (students): 0 (1)  " in made["text"] and made["text"].count("18 (3)") == 1
 
 
 def test_pass_rate_per_test_with_its_points(made):
