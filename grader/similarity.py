@@ -68,6 +68,9 @@ DEFAULT_THRESHOLD = 0.7
 DEFAULT_MIN_FINGERPRINTS = 8
 #: A fingerprint found in more submissions than this is common code and does not count.
 DEFAULT_COMMON = 10
+#: Characters of answer cells compared per submission, at most (the rest is cut): what one
+#: hostile notebook can cost the run.
+MAX_CHARS = 200_000
 #: Who the reference solution is, in pairs and flags.
 REFERENCE = "reference"
 
@@ -206,15 +209,15 @@ def normalise(source: str, keep: Iterable[str] = ()) -> list[Token]:
     source = _strip_magics(source)
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+        imported = {(a.asname or a.name).split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+        norm = _Normaliser(frozenset(keep) | _KEPT_NAMES | imported)
+        for stmt in tree.body:
+            if not _is_docstring(stmt):
+                norm.visit(stmt)
+        return norm.tokens
+    except (SyntaxError, ValueError, RecursionError):   # RecursionError: nesting too deep
         return _lexical_tokens(source, frozenset(keep) | _KEPT_NAMES)
-    imported = {(a.asname or a.name).split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
-    norm = _Normaliser(frozenset(keep) | _KEPT_NAMES | imported)
-    for stmt in tree.body:
-        if not _is_docstring(stmt):
-            norm.visit(stmt)
-    return norm.tokens
 
 
 def _lexical_tokens(source: str, keep: frozenset[str]) -> list[Token]:
@@ -304,9 +307,13 @@ def starter_kgrams(release_cells: dict[str, str], *, keep: Iterable[str], k: int
 
 def fingerprint(who: str, cells: dict[str, str], *, keep: Iterable[str], starter: set[int],
                 k: int = DEFAULT_K, window: int = DEFAULT_WINDOW) -> Fingerprints:
-    """Winnowed fingerprints of ``cells`` minus those of the starter code."""
-    fp = Fingerprints(who, dict(cells))
+    """Winnowed fingerprints of ``cells`` minus those of the starter code (of their first
+    :data:`MAX_CHARS` characters)."""
+    fp = Fingerprints(who, {})
+    budget = MAX_CHARS
     for cid, src in cells.items():
+        src = fp.cells[cid] = src[:budget]
+        budget -= len(src)
         tokens = normalise(src, keep)
         hashes = kgram_hashes(tokens, k)
         for h, pos in winnow(hashes, window):

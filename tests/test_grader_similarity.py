@@ -69,6 +69,15 @@ def test_a_cell_that_does_not_parse_is_still_fingerprinted():
     assert a.prints and a.prints == b.prints
 
 
+def test_a_hostile_cell_neither_crashes_nor_stalls_the_run():
+    deep = "def f(a):\n    return " + "+".join(["a"] * 20000) + "\n"   # too deep for ast
+    assert len(sim.normalise(deep)) > 20000
+    huge = "def g(x):\n" + "    x = x + 1\n" * 100_000
+    fp = sim.fingerprint("s", {"huge": huge, "after": "def h():\n    return 1\n"}, keep=(),
+                         starter=set())
+    assert len(fp.cells["huge"]) == sim.MAX_CHARS and fp.cells["after"] == ""
+
+
 # -- winnowing -----------------------------------------------------------------------------------
 
 @settings(max_examples=200, deadline=None)
