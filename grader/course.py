@@ -212,6 +212,7 @@ class Course:
             return summary
         jobs = [(s.lab, s.student) for s in subs]
         for lab, student in jobs:   # a stale result must not survive a failed run
+            (self.dir / "logs" / lab / f"{student}.tried.json").unlink(missing_ok=True)
             shutil.rmtree(self.dir / "autograded" / student / lab, ignore_errors=True)
             shutil.rmtree(self.dir / "feedback" / student / lab, ignore_errors=True)
         results = run_jobs(jobs, course_dir=self.dir, release_dir=self.release_dir,
@@ -268,6 +269,10 @@ class Course:
                         flags.append("cell-timeout")
                     elif TIMEOUT_MARK in text and nbg.get("grade"):
                         flags.append(f"too-slow:{nbg.get('grade_id')}")
+        tried = self.dir / "logs" / lab / f"{student}.tried.json"
+        if tried.exists():                    # what the sandbox saw the code try
+            for kind in sorted(json.loads(tried.read_text(encoding="utf-8"))):
+                flags.append(f"tried:{kind}")
         return sorted(set(flags), key=flags.index)
 
     # -- scores --------------------------------------------------------------------------------

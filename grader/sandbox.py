@@ -283,6 +283,7 @@ class Sandbox:
         self.uid: Optional[int] = None
         self._buf = b""
         self._dead = ""
+        self._tried: dict[str, list[str]] = {}
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -319,7 +320,19 @@ class Sandbox:
         self.errors = list(ready.get("errors", []))
         self.notes = list(ready.get("notes", []))
         self.uid = ready.get("uid")
+        self._tried = dict(ready.get("tried", {}))
         return self
+
+    def tried(self) -> dict[str, list[str]]:
+        """What the student's code tried that a solution never needs, so far: ``files`` (in
+        the hidden folders), ``processes``, ``network``, ``grader-or-reference`` (imports),
+        each with a few examples. Reported, never trusted (the code could lie)."""
+        if self.proc is not None and not self._dead:
+            try:
+                self._tried = dict(self.request("tried"))
+            except (SandboxError, RemoteError):
+                pass
+        return self._tried
 
     def close(self) -> None:
         """Stop the sandbox and everything it started (its session; its PID namespace)."""

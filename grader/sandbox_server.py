@@ -227,6 +227,51 @@ def set_limits(limits: dict) -> None:
             pass
 
 
+# -- what the student's code tries --------------------------------------------------------------
+
+#: kind -> the first few things seen (paths, commands, modules): reported, never trusted.
+TRIED: dict = {}
+_PROCESS_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                   "os.fork", "os.forkpty", "pty.spawn")
+_GRADER_MODULES = ("dynamo_lab", "grader", "nbgrader", "IPython", "ipykernel")
+
+
+def _tried(kind: str, detail) -> None:
+    seen = TRIED.setdefault(kind, [])
+    text = str(detail)[:200]
+    if len(seen) < 5 and text not in seen:
+        seen.append(text)
+
+
+def watch(hide: list, keep: list) -> None:
+    """Note (through an audit hook, which cannot be removed) what the student's code tries
+    that a solution never needs: reading the hidden folders, starting processes, the network,
+    importing the grader or the reference."""
+    roots = tuple(h.rstrip("/") + "/" for h in hide)
+    kept = tuple(k.rstrip("/") + "/" for k in keep)
+
+    def hidden(path) -> bool:
+        try:
+            path = os.fsdecode(path)
+        except TypeError:
+            return False
+        path = os.path.normpath(os.path.join("/tmp", path)) if not path.startswith("/") else path
+        return (path in hide or path.startswith(roots)) and not path.startswith(kept)
+
+    def hook(event, args):
+        if event in ("open", "os.listdir", "os.scandir", "glob.glob", "sqlite3.connect",
+                     "shutil.rmtree", "os.remove", "os.rename") and args and hidden(args[0]):
+            _tried("files", args[0])
+        elif event in _PROCESS_EVENTS:
+            _tried("processes", args[0] if args else event)
+        elif event == "socket.connect":
+            _tried("network", args[1] if len(args) > 1 else "")
+        elif event == "import" and str(args[0]).split(".")[0] in _GRADER_MODULES:
+            _tried("grader-or-reference", args[0])
+
+    sys.addaudithook(hook)
+
+
 # -- running the student's code ----------------------------------------------------------------
 
 def _strip_magics(source: str) -> str:
@@ -278,6 +323,8 @@ def run_cells(ns: dict, prelude: str, cells: list, cell_s: float, say) -> list:
 
 def answer(ns: dict, req: dict) -> dict:
     op = req.get("op")
+    if op == "tried":
+        return {"ok": encode(TRIED)}
     if op == "call":
         target = ns.get(req["name"])
         if target is None:
@@ -332,13 +379,22 @@ def main() -> int:
         proto_out.flush()
 
     ns = {"__name__": "__student__", "__builtins__": __builtins__, "__wire__": WIRE_TYPES}
+    import builtins
+    before = dict(vars(builtins))
+    watch(job["hide"], job["keep"])
     try:
         errors = run_cells(ns, job["prelude"], job["cells"], job["cell_s"], say)
     except BaseException as exc:  # noqa: B902 (the prelude itself failed: the grader's bug)
         errors = [{"cell": "<prelude>", **_error(exc)}]
     ns.pop("__wire__", None)
+    for name in sorted(sys.modules):          # a fake grader module put in place
+        if name.split(".")[0] in _GRADER_MODULES:
+            _tried("grader-or-reference", f"sys.modules[{name!r}]")
+    changed = sorted(k for k, v in vars(builtins).items() if before.get(k, object()) is not v)
+    if changed:
+        _tried("builtins", ", ".join(changed))
 
-    say({"ready": True, "names": names(ns), "errors": errors, "notes": notes,
+    say({"ready": True, "names": names(ns), "errors": errors, "notes": notes, "tried": TRIED,
          "uid": os.getuid()})
     for line in proto_in:
         if not line.strip():

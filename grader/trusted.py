@@ -14,7 +14,9 @@ and a blank notebook scores 0.
 from __future__ import annotations
 
 import ast
+import json
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -75,24 +77,31 @@ def answer_cells(nb) -> list[dict]:
 
 def grade_test_cell(lab: str, checks: list[TrustedCheck], cells: list[dict], *,
                     hide: list[str], limits: Limits, timeout_s: float,
-                    skipped: list[dict] = ()) -> tuple[bool, str]:
+                    skipped: list[dict] = (), tried: Optional[dict] = None) -> tuple[bool, str]:
     """Run one test cell's checks against the student's cells in a fresh sandbox. Returns
-    ``(passed, report)``. ``skipped``: errors of cells left out (they ran past their limit)."""
+    ``(passed, report)``. ``skipped``: errors of cells left out (they ran past their limit);
+    ``tried`` (a dict) gathers what the student's code tried (see :meth:`Sandbox.tried`)."""
     from dynamo_lab import grading
     if not checks:
         return False, ("this test cell has no grading.check_* call, so the grader cannot "
                        "score it (an instructor's error: add one)")
     with Sandbox(prelude(lab), cells, hide=hide, limits=limits, call_timeout_s=timeout_s) as sb:
         sb.errors = list(skipped) + sb.errors
-        for check in checks:
-            missing = [n for n in check.names if n not in sb.names]
-            if missing:
-                return False, _missing(missing, sb)
-            try:
-                getattr(grading, check.func)(*[sb.proxy(n) for n in check.names],
-                                            **check.kwargs)
-            except grading.GradingFailure as failure:
-                return False, str(failure) + _cell_errors(sb)
+        try:
+            for check in checks:
+                missing = [n for n in check.names if n not in sb.names]
+                if missing:
+                    return False, _missing(missing, sb)
+                try:
+                    getattr(grading, check.func)(*[sb.proxy(n) for n in check.names],
+                                                **check.kwargs)
+                except grading.GradingFailure as failure:
+                    return False, str(failure) + _cell_errors(sb)
+        finally:
+            if tried is not None:
+                for kind, examples in sb.tried().items():
+                    seen = tried.setdefault(kind, [])
+                    seen += [e for e in examples if e not in seen][:5 - len(seen)]
     return True, PASSED
 
 
@@ -156,6 +165,7 @@ class TrustedGrade(NbGraderPreprocessor):
         hide = default_hide(self.course_dir or None)
         limits = Limits(memory_mb=int(self.memory_mb))
         cells, skipped = runnable_cells(lab, answer_cells(nb), hide=hide, limits=limits)
+        tried: dict[str, list[str]] = {}
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
@@ -167,7 +177,7 @@ class TrustedGrade(NbGraderPreprocessor):
             try:
                 passed, text = grade_test_cell(lab, trusted_checks(cell.source), cells,
                                                hide=hide, limits=limits, skipped=skipped,
-                                               timeout_s=self.cell_timeout_s)
+                                               timeout_s=self.cell_timeout_s, tried=tried)
             except SandboxError as exc:
                 passed, text = False, f"your code could not be graded: {exc}"
             except Exception as exc:  # the grader's own bug: no points, and say so plainly
@@ -180,4 +190,14 @@ class TrustedGrade(NbGraderPreprocessor):
                 cell.outputs = [new_output("stream", name="stdout", text=PASSED + "\n")]
             else:
                 cell.outputs = [error_output(text)]
+        self._record_tried(resources, tried)
         return nb, resources
+
+    def _record_tried(self, resources, tried: dict) -> None:
+        """``logs/<lab>/<student>.tried.json`` in the course folder: what the grader flags."""
+        if not self.course_dir:
+            return
+        nbg = resources["nbgrader"]
+        path = Path(self.course_dir) / "logs" / nbg["assignment"] / f"{nbg['student']}.tried.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(tried, indent=1, sort_keys=True), encoding="utf-8")

@@ -121,6 +121,9 @@ def with_note(text: str) -> dict:
 
 
 def _sleepers() -> list[int]:
+    """The processes the escape attempts started, and any sandbox of this test still alive."""
+    from grader.runner import descendants
+    mine = set(descendants(os.getpid()))
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -128,7 +131,8 @@ def _sleepers() -> list[int]:
                 cmd = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if cmd[:2] in ([b"sleep", b"3600"], [b"sleep", b"3601"]) or b"sandbox_server.py" in b" ".join(cmd):
+            if (cmd[:2] in ([b"sleep", b"3600"], [b"sleep", b"3601"])
+                    or (int(entry.name) in mine and b"sandbox_server.py" in b" ".join(cmd))):
                 found.append(int(entry.name))
     return found
 
@@ -168,6 +172,16 @@ def test_every_hostile_submission_gets_what_its_own_code_earns(graded, tmp_path)
 def test_a_hanging_cell_is_left_out_and_flagged(graded):
     row = next(r for r in graded["rows"] if r["student"] == "hangs-top-level")
     assert "cell-timeout" in row["flags"]
+
+
+def test_what_hostile_code_tried_is_flagged(graded):
+    flags = {r["student"]: set(r["flags"]) for r in graded["rows"]}
+    assert {"tried:grader-or-reference", "tried:builtins"} <= flags["patches-kernel"]
+    assert "tried:files" in flags["reference-from-source"]
+    assert "tried:files" in flags["reads-classmates"]
+    assert "tried:files" in flags["writes-gradebook"]
+    assert "tried:processes" in flags["escapes"]
+    assert not any(f.startswith("tried:") for f in flags["victim"] | flags["output-bomb"])
 
 
 def test_nothing_is_written_and_nothing_survives(graded):
