@@ -48,8 +48,14 @@ def parse_failure(text: str) -> dict:
         for key, label in (("input", "smallest failing input:"), ("expected", "expected:"),
                            ("got", "got:")):
             if stripped.startswith(label) and out[key] is None:
-                out[key] = stripped[len(label):].strip()
+                out[key] = _cut(stripped[len(label):].strip())
+    out["headline"] = _cut(out["headline"])
     return out
+
+
+def _cut(text: str, limit: int = 400) -> str:
+    """A field short enough for a table (a student's exception message can be any length)."""
+    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def _failures(course_dir: Path, lab: str) -> dict[str, list[tuple[str, dict]]]:

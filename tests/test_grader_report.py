@@ -125,6 +125,8 @@ def test_a_failure_report_is_read_into_its_fields():
     f = rp.parse_failure(text)
     assert (f["invariant"], f["input"], f["expected"], f["got"]) == (
         "merge-is-the-pointwise-maximum", "a={}, b={'A': 1}", "{'A': 1}", "{'A': 0}")
+    long = rp.parse_failure("merge-is-the-pointwise-maximum: x\n  got:      raised ValueError: " + "z" * 10**6)
+    assert len(long["got"]) < 500 and long["got"].endswith(" ...")
     other = rp.parse_failure("`merge` is not defined by your answer cells: define it there")
     assert other["invariant"] is None and other["input"] is None
     assert other["headline"].startswith("`merge` is not defined")
