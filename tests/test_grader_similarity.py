@@ -239,7 +239,8 @@ def test_a_higher_threshold_flags_only_the_closer_pairs(course_dir, capsys):
     assert data["threshold"] == 0.9
     assert data["pairs"] and all(p["similarity"] >= 0.9 for p in data["pairs"])
     assert all(p["similarity"] < 0.9 for p in data["closest"])
-    at_default = sim.similarity(__import__("grader.course", fromlist=["Course"]).Course(course_dir), LAB2)
+    from grader.course import Course
+    at_default = sim.similarity(Course(course_dir), LAB2)
     assert len(at_default["pairs"]) > len(data["pairs"])
     code, out, _ = run(["similarity", LAB2, "--course-dir", str(course_dir), "--threshold", "1",
                         "--no-code"], capsys)
