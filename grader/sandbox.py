@@ -20,7 +20,6 @@ the same limits, and says so in :attr:`Sandbox.notes`.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import functools
 import json
@@ -36,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from . import sandbox_server as _wire
 from .config import ROOT
 
 SERVER = Path(__file__).with_name("sandbox_server.py")
@@ -92,69 +92,38 @@ def remote_exception(err: dict) -> RemoteError:
 
 # -- the wire ----------------------------------------------------------------------------------
 
-def encode(x: Any, depth: int = 0) -> Any:
-    """A value the checks pass to the student's code, as JSON with tags."""
-    from dynamo_lab import grading
-    if depth > 100:
-        raise ValueError("nested more than 100 levels deep")
-    t = type(x)
-    if x is None or t in (bool, int, str):
-        return x
-    if t is float:
-        return x if x == x and abs(x) != float("inf") else {"$f": repr(x)}
-    if t is list:
-        return [encode(i, depth + 1) for i in x]
-    if isinstance(x, grading.Version):
-        return {"$v": [encode(x.value, depth + 1), encode(x.clock, depth + 1), bool(x.deleted)]}
-    if t is tuple:
-        return {"$t": [encode(i, depth + 1) for i in x]}
-    if t in (set, frozenset):
-        return {"$set": [encode(i, depth + 1) for i in x], "frozen": t is frozenset}
-    if t is dict:
-        if all(type(k) is str and not k.startswith("$") for k in x):
-            return {k: encode(v, depth + 1) for k, v in x.items()}
-        return {"$d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in x.items()]}
-    if t is bytes:
-        return {"$b": base64.b64encode(x).decode("ascii")}
-    if isinstance(x, RemoteObject):
-        return {"$h": x._handle}
-    if isinstance(x, grading._FrozenRing):
-        return {"$ring": [[[k, n, list(p)] for (k, n), p in sorted(x._table.items())], x.nodes]}
-    raise TypeError(f"the grader cannot pass a {t.__name__} to the student's code")
+def encode(x: Any) -> Any:
+    """A value the checks pass to the student's code, as JSON with tags (the codec of
+    :mod:`grader.sandbox_server`, with the grader's own types)."""
+    return _wire.encode(x, _encode_special)
 
 
 def decode(x: Any, sandbox: "Sandbox") -> Any:
     """A value the student's code returned."""
+    return _wire.decode(x, lambda obj, one: _decode_special(obj, one, sandbox))
+
+
+def _encode_special(x: Any, one) -> Any:
     from dynamo_lab import grading
-    if isinstance(x, list):
-        return [decode(i, sandbox) for i in x]
-    if not isinstance(x, dict):
-        return x
-    if "$t" in x:
-        return tuple(decode(i, sandbox) for i in x["$t"])
+    if isinstance(x, grading.Version):
+        return {"$v": [one(x.value), one(x.clock), bool(x.deleted)]}
+    if isinstance(x, RemoteObject):
+        return {"$h": x._handle}
+    if isinstance(x, grading._FrozenRing):
+        return {"$ring": [[[k, n, list(p)] for (k, n), p in sorted(x._table.items())], x.nodes]}
+    raise TypeError(f"the grader cannot pass a {type(x).__name__} to the student's code")
+
+
+def _decode_special(x: dict, one, sandbox: "Sandbox") -> Any:
+    from dynamo_lab import grading
     if "$v" in x:
         value, clock, deleted = x["$v"]
-        return grading.Version(decode(value, sandbox), decode(clock, sandbox), deleted)
-    if "$set" in x:
-        items = [decode(i, sandbox) for i in x["$set"]]
-        try:
-            return frozenset(items) if x.get("frozen") else set(items)
-        except TypeError:                  # unhashable items: keep them visible as a list
-            return items
-    if "$d" in x:
-        try:
-            return {decode(k, sandbox): decode(v, sandbox) for k, v in x["$d"]}
-        except TypeError:
-            return [(decode(k, sandbox), decode(v, sandbox)) for k, v in x["$d"]]
-    if "$b" in x:
-        return base64.b64decode(x["$b"])
-    if "$f" in x:
-        return float(x["$f"])
+        return grading.Version(one(value), one(clock), deleted)
     if "$h" in x:
         cls = RemoteClass if x.get("is_class") else (RemoteCallable if x.get("callable")
                                                       else RemoteObject)
         return cls(sandbox, x["$h"], str(x.get("repr", "")), str(x.get("type", "")))
-    return {k: decode(v, sandbox) for k, v in x.items()}
+    return {k: one(v) for k, v in x.items()}
 
 
 # -- proxies -----------------------------------------------------------------------------------

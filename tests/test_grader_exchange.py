@@ -3,7 +3,6 @@ autograde, feedback, release feedback, fetch feedback. Students on a hub get the
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

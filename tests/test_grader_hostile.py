@@ -8,7 +8,6 @@ checks, without the reference, the checkout, the course folder or the network.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
