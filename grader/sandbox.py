@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -210,7 +211,8 @@ def namespace_prefix() -> tuple[str, ...]:
     """The ``unshare`` command line that gives a sandbox its namespaces, or () when this
     machine cannot (no ``unshare``, not Linux, namespaces refused)."""
     tool = shutil.which("unshare")
-    if tool is None or not sys.platform.startswith("linux"):
+    if (tool is None or not sys.platform.startswith("linux")
+            or os.environ.get("DYNAMO_LAB_SANDBOX_NAMESPACES") == "0"):
         return ()
     cmd = [tool, "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
            "--propagation", "private"]
@@ -253,14 +255,15 @@ class Sandbox:
         self._buf = b""
         self._dead = ""
         self._tried: dict[str, list[str]] = {}
+        self._scratch: Optional[str] = None
 
     # -- life ---------------------------------------------------------------------------------
 
     def start(self) -> "Sandbox":
         prefix = namespace_prefix()
-        notes = [] if prefix else ["no namespaces on this machine: the student's code runs "
-                                   "without the reference on its path, but can read the files "
-                                   "this user can read"]
+        if not prefix:                 # Landlock then keeps it to the stdlib and a scratch folder
+            self._scratch = tempfile.mkdtemp(prefix="dynamo-lab-sandbox-")
+            os.chmod(self._scratch, 0o777)
         cmd = list(prefix) + [sys.executable, "-I", "-S", str(SERVER)]
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
@@ -268,8 +271,8 @@ class Sandbox:
                                      stderr=subprocess.DEVNULL, cwd="/", env=env,
                                      start_new_session=True)
         job = {"prelude": self.prelude, "cells": self.cells, "hide": self.hide,
-               "keep": self.keep, "limits": asdict(self.limits), "notes": notes,
-               "cell_s": self.cell_timeout_s}
+               "keep": self.keep, "limits": asdict(self.limits),
+               "cell_s": self.cell_timeout_s, "scratch": self._scratch}
         try:
             self._send(job)
             ready = self._receive(30.0)
@@ -324,6 +327,8 @@ class Sandbox:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> "Sandbox":
         return self.start()

@@ -159,3 +159,28 @@ def test_the_labs_preludes_hand_out_the_references_helpers():
     with Sandbox(prelude("lab2_vector_clocks"),
                  [{"id": "a", "source": "def v():\n    return Version(['x'], {'A': 1}), CONCURRENT\n"}]).start() as sb:
         assert sb.proxy("v")() == (grading.Version(["x"], {"A": 1}), "concurrent")
+
+
+def _landlock_abi() -> int:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)) if hasattr(libc, "syscall") else -1
+
+
+@pytest.mark.skipif(_landlock_abi() < 1, reason="this kernel has no Landlock (Linux 5.13+ with "
+                                                "CONFIG_SECURITY_LANDLOCK): the fallback cannot isolate files")
+def test_without_namespaces_landlock_still_keeps_the_files_apart(monkeypatch):
+    monkeypatch.setenv("DYNAMO_LAB_SANDBOX_NAMESPACES", "0")
+    namespace_prefix.cache_clear()
+    try:
+        source = ("import os\n"
+                  "def read(path):\n    return open(path).read()\n"
+                  "def write(name):\n    open(name, 'w').write('x')\n    return os.listdir('.')\n")
+        with Sandbox("", [{"id": "a", "source": source}]).start() as sb:
+            assert not namespace_prefix() and sb.notes == []
+            for path in (ROOT / "dynamo_lab" / "ring.py", Path("/etc/passwd")):
+                with pytest.raises(PermissionError):
+                    sb.proxy("read")(str(path))
+            assert sb.proxy("write")("scratch.txt") == ["scratch.txt"]
+    finally:
+        namespace_prefix.cache_clear()
