@@ -211,8 +211,8 @@ def report(r: dict) -> None:
              if r["lag_p99"] > LAG_LIMIT_MS else ""), flush=True)
 
 
-def run_rates(addresses: list[str], rates) -> list[dict]:
-    contexts: dict = {}
+def run_rates(addresses: list[str], rates, contexts: dict | None = None) -> list[dict]:
+    contexts = {} if contexts is None else contexts
     out = []
     for rate in rates:
         r = asyncio.run(open_loop(addresses, rate, contexts))
@@ -221,9 +221,19 @@ def run_rates(addresses: list[str], rates) -> list[dict]:
     return out
 
 
+def twice_capacity(results: list[dict]) -> int | None:
+    """The offered rate to add so that one row sits at twice the capacity (the best goodput
+    so far), or None when a row already lies within [2x, 2.4x] of it."""
+    capacity = max(r["goodput"] for r in results)
+    if not capacity or any(2 * capacity <= r["rate"] <= 2.4 * capacity for r in results):
+        return None
+    return int(round(2 * capacity, -1))
+
+
 def verdict(results: list[dict]) -> str:
     """The capacity is the best goodput seen; compare it with the goodput at the first offered
-    rate of at least twice that (the issue's goal: >= 80%)."""
+    rate of at least twice that (the issue's goal: >= 80%). :func:`twice_capacity` adds such
+    a rate to the run when the fixed ones miss it."""
     capacity = max(r["goodput"] for r in results)
     double = [r for r in sorted(results, key=lambda r: r["rate"]) if r["rate"] >= 2 * capacity]
     if not capacity or not double:
@@ -260,7 +270,13 @@ def main(rates=RATES, max_inflight: int | None = None) -> None:
         print(f"  (each node admits at most {max_inflight:,} client requests at once)")
     report_header(f"{NODES}-node (3,2,2) TcpCluster on loopback (SQLite, synchronous=FULL):")
     with TcpCluster(nodes=NODES, n=3, r=2, w=2, seed=1, log_level="WARNING", **extra) as cluster:
-        results = run_rates([cluster.http_address(n) for n in cluster.nodes], rates)
+        addresses = [cluster.http_address(n) for n in cluster.nodes]
+        contexts: dict = {}
+        results = run_rates(addresses, rates, contexts)
+        extra_rate = twice_capacity(results)
+        if extra_rate:
+            print(f"    (and at twice the capacity seen so far:)")
+            results += run_rates(addresses, [extra_rate], contexts)
     print(f"  {verdict(results)}")
     report_header(f"ceiling: minimal asyncio HTTP echo servers, {NODES} processes, same load:")
     echo_ceiling(rates)

@@ -61,3 +61,11 @@ def test_the_verdict_compares_twice_the_capacity_with_the_capacity():
     assert "= 21% of it (misses" in ol.verdict(rows)
     rows[1]["goodput"] = 1100                  # nothing offered at twice the capacity
     assert "no offered rate of twice that" in ol.verdict(rows)
+
+
+def test_a_row_at_twice_the_capacity_is_added_when_the_fixed_rates_miss_it():
+    rows = [{"rate": 250, "goodput": 250}, {"rate": 500, "goodput": 480},
+            {"rate": 1000, "goodput": 540}, {"rate": 2000, "goodput": 75}]
+    assert ol.twice_capacity(rows) == 1080
+    rows[2]["goodput"] = 470                   # 1000 is within [2x, 2.4x] of 480
+    assert ol.twice_capacity(rows) is None
