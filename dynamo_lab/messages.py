@@ -58,7 +58,8 @@ ClientRequest = Union[ClientGet, ClientPut, ClientDelete]
 @dataclass(frozen=True)
 class ClientReply:
     """The answer to a client request. ``error_kind`` is None on success, ``"quorum"`` when the
-    quorum was not reached, ``"invalid"`` for bad input (nothing written)."""
+    quorum was not reached, ``"invalid"`` for bad input (nothing written), ``"expired"`` for a
+    forward that arrived after its sender gave up on it (nothing written)."""
     req_id: str
     op: str
     key: str
@@ -83,11 +84,13 @@ class Forward:
     """A client request that reached a node outside the key's top N, passed to one inside it.
     ``write_id`` names the client write (given where the request first arrived), so that a
     retried or duplicated forward is applied once; ``retry`` says an earlier coordinator may
-    already have applied it (it did not answer in time)."""
+    already have applied it (it did not answer in time); ``sent_at`` is the sender's clock when
+    it sent it (a forward that arrives after its sender gave up is not applied)."""
     fwd_id: str
     request: Union[ClientGet, ClientPut, ClientDelete]
     write_id: Optional[str] = None
     retry: bool = False
+    sent_at: float = 0.0
 
 
 @dataclass(frozen=True)

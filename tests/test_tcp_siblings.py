@@ -26,3 +26,28 @@ def test_one_merge_supersedes_twelve_siblings_on_every_key(tmp_path):
             assert after.values == [sorted(f"item{i}" for i in range(12))], \
                 f"{key}: {len(after.values)} siblings after one merge"
     assert not [p for p in pids if pid_alive(p)], "every node process is stopped by its PID"
+
+
+def test_a_forward_held_by_a_stopped_node_is_not_applied_beside_its_retry(tmp_path):
+    """SIGSTOP the first coordinator of a key; a put forwarded to it is retried at the next
+    one; when the stopped node wakes up and reads the old forward, it must not write again."""
+    import os
+    import signal
+    import time
+
+    with TcpCluster(nodes=5, seed=6, data_dir=str(tmp_path), **FAST) as cluster:
+        pids = list(cluster.pids.values())
+        key = next(k for k in (f"cart{i}" for i in range(100)) if "A" not in cluster.preference_list(k))
+        first = cluster.preference_list(key)[0]
+        os.kill(cluster.pids[first], signal.SIGSTOP)
+        try:
+            res = cluster.client("alice").put(key, ["book"], via="A")
+            assert res.coordinator != first
+            time.sleep(1.0)                       # the forward is old now
+        finally:
+            os.kill(cluster.pids[first], signal.SIGCONT)
+        cluster.settle(3.0)
+        held = {v for vs in cluster.replicas(key).values() for v in vs}
+        assert len(held) == 1, f"the put is held as {len(held)} versions: {held}"
+        assert cluster.status(first)["stats"].get("forwards_expired", 0) >= 1
+    assert not [p for p in pids if pid_alive(p)], "every node process is stopped by its PID"

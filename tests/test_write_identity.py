@@ -111,3 +111,18 @@ def test_a_read_modify_write_campaign_with_faults_leaves_no_write_twice():
         final = reconcile(v for vs in res.cluster.replicas(key).values() for v in vs)
         values = [canonical_json(v.value) for v in final if not v.deleted]
         assert len(values) == len(set(values)), f"seed=4 {key}: identical siblings {values}"
+
+
+def test_a_forward_that_arrives_after_its_sender_gave_up_is_not_applied():
+    """The receiver was stopped (or the network held the forward) past the point where the
+    sender retried elsewhere: applying it too would write the client's request twice."""
+    from dynamo_lab.messages import ClientPut, Forward
+    c = dl.SimCluster(nodes=5, seed=3)
+    pref, f = _layout(c, "cart")
+    late = Forward("f.1.9", ClientPut("f.1.9", "cart", ["book"]), write_id="alice:9",
+                   sent_at=c.node(f).now - 5.0)
+    c.hosts[pref[0]].deliver(f, late)
+    c.run_for(2)
+    assert not any(c.replicas("cart").values()), "the late forward was applied"
+    assert c.node(pref[0]).stats.get("forwards_expired") == 1
+    assert any("expired" in line and "ClientReply" in line for line in c.trace_lines())

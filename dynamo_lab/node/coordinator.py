@@ -43,6 +43,11 @@ from .core import versions_digest
 
 #: How many recent writes a coordinator remembers by write id (beyond what its store shows).
 RECENT_WRITES = 4096
+#: A forward waits this many request timeouts for its answer before the sender retries
+#: elsewhere; one older than FORWARD_START_BUDGET of them when it arrives (the receiver was
+#: stopped, or the network held it) is refused, so that it is not applied beside the retry.
+FORWARD_WAIT = 3
+FORWARD_START_BUDGET = 2
 
 
 def write_id_for(client: str, req_id: str) -> str:
@@ -115,11 +120,23 @@ class Coordinator:
         self.accept(src, msg)
 
     def handle_Forward(self, src, msg: Forward) -> None:
+        node = self.node
+        age = node.now - msg.sent_at
+        if msg.sent_at and age > FORWARD_START_BUDGET * node.config.request_timeout_s:
+            kind = {"ClientGet": "get", "ClientPut": "put"}.get(type(msg.request).__name__, "delete")
+            node.count("forwards_expired")
+            node.note(f"forward {msg.fwd_id} from {src} arrived {age:.3f} s after it was sent; "
+                      f"its sender has given up on it: not applied")
+            node.send(src, ClientReply(msg.fwd_id, kind, str(msg.request.key), False,
+                                       coordinator=node.id, error_kind="expired",
+                                       error=f"the forward reached {node.id} too late; nothing "
+                                             f"was applied"))
+            return
         self.accept(src, dataclasses.replace(msg.request, req_id=msg.fwd_id), forwarded=True,
                     retried=msg.retry, write_id=msg.write_id or write_id_for(src, msg.fwd_id))
 
     def accept(self, client: str, msg, forwarded: bool = False, retried: bool = False,
-               write_id: Optional[str] = None) -> None:
+               write_id: Optional[str] = None, avoid: Optional[str] = None) -> None:
         node = self.node
         kind = {"ClientGet": "get", "ClientPut": "put", "ClientDelete": "delete"}[type(msg).__name__]
         if write_id is None and kind != "get":
@@ -141,13 +158,13 @@ class Coordinator:
             self._fail(client, msg.req_id, kind, key, 0, 0, False, "this node knows no ring yet")
             return
         if not forwarded and node.id not in pref:
-            target = next((p for p in pref if not node.suspected(p)), None)
+            target = next((p for p in pref if not node.suspected(p) and p != avoid), None)
             if target is not None:
                 fwd = self._new_id()
                 self.forwards[fwd] = Forwarded(client, msg, target, retried, write_id)
                 node.send(target, Forward(fwd, dataclasses.replace(msg, req_id=fwd), write_id,
-                                          retry=retried))
-                node.set_timer(3 * node.config.request_timeout_s, RequestTimeout(fwd))
+                                          retry=retried, sent_at=node.now))
+                node.set_timer(FORWARD_WAIT * node.config.request_timeout_s, RequestTimeout(fwd))
                 node.note(f"{kind} {key!r}: not in its top {len(pref)} {pref}; forwarded to {target}")
                 return
         if kind == "get":
@@ -158,10 +175,15 @@ class Coordinator:
                            look_first=retried)
 
     def handle_ClientReply(self, src, msg: ClientReply) -> None:
-        """The answer to a request this node forwarded: relay it to the client."""
+        """The answer to a request this node forwarded: relay it to the client (or, when the
+        forward arrived too late to be applied, try once more elsewhere)."""
         fwd = self.forwards.pop(msg.req_id, None)
         if fwd is None:
             self.node.note(f"late reply {msg.req_id} from {src} ignored (already answered)")
+            return
+        if msg.error_kind == "expired" and not fwd.retried:
+            self.node.note(f"{src} got the forward too late; trying again elsewhere")
+            self.accept(fwd.client, fwd.request, retried=True, write_id=fwd.write_id, avoid=src)
             return
         self.node.send(fwd.client, dataclasses.replace(msg, req_id=fwd.request.req_id))
 

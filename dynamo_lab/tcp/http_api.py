@@ -165,7 +165,7 @@ def status_for(reply: ClientReply) -> int:
     """The HTTP status that says what happened."""
     if reply.ok:
         return 404 if reply.op == "get" and not reply.values else 200
-    return {"invalid": 400, "quorum": 503, "overloaded": 503}.get(reply.error_kind or "", 500)
+    return {"invalid": 400, "quorum": 503, "overloaded": 503, "expired": 503}.get(reply.error_kind or "", 500)
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
