@@ -234,12 +234,13 @@ class Sandbox:
 
     ``names`` maps what the cells defined to ``"function"``, ``"class"`` or ``"value"``;
     ``errors`` lists the cells that raised (``{"cell", "type", "message", "where"}``);
-    ``notes`` says what isolation this machine could not give.
+    ``notes`` says what isolation this machine could not give. ``label`` goes on the
+    sandbox's command line (the course folder, say), so its processes can be told apart.
     """
 
     def __init__(self, prelude: str, cells: Iterable[dict], *, limits: Limits = Limits(),
                  hide: Optional[list[str]] = None, keep: Optional[list[str]] = None,
-                 call_timeout_s: float = 60.0, cell_timeout_s: float = 10.0):
+                 call_timeout_s: float = 60.0, cell_timeout_s: float = 10.0, label: str = ""):
         self.prelude = prelude
         self.cells = [{"id": str(c["id"]), "source": str(c["source"])} for c in cells]
         self.limits = limits
@@ -247,6 +248,7 @@ class Sandbox:
         self.keep = default_keep() if keep is None else list(keep)
         self.call_timeout_s = call_timeout_s
         self.cell_timeout_s = cell_timeout_s
+        self.label = label
         self.proc: Optional[subprocess.Popen] = None
         self.names: dict[str, str] = {}
         self.errors: list[dict] = []
@@ -264,7 +266,8 @@ class Sandbox:
         if not prefix:                 # Landlock then keeps it to the stdlib and a scratch folder
             self._scratch = tempfile.mkdtemp(prefix="dynamo-lab-sandbox-")
             os.chmod(self._scratch, 0o777)
-        cmd = list(prefix) + [sys.executable, "-I", "-S", str(SERVER)]
+        # The label (ignored by the server) tells whose sandbox a process is, in ps.
+        cmd = list(prefix) + [sys.executable, "-I", "-S", str(SERVER)] + ([self.label] if self.label else [])
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

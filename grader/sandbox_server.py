@@ -369,10 +369,20 @@ def _strip_magics(source: str) -> str:
                      for line in source.splitlines())
 
 
+#: "<cell id>" -> the cell's lines, to quote where an exception was raised (read from here,
+#: never from a file: the files are hidden, and reading them would look like trying).
+CELL_LINES: dict = {}
+
+
 def _where(tb) -> str:
-    for fr in reversed(traceback.extract_tb(tb)):
-        if fr.filename.startswith("<cell"):
-            return f" (in {fr.name}, {fr.filename[1:-1]}, line {fr.lineno}: {(fr.line or '').strip()})"
+    """`` (in f, cell increment, line 3: return x)`` for the deepest frame in a cell."""
+    frames = list(traceback.walk_tb(tb))
+    for frame, lineno in reversed(frames):
+        name = frame.f_code.co_filename
+        if name in CELL_LINES:
+            lines = CELL_LINES[name]
+            text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+            return f" (in {frame.f_code.co_name}, {name[1:-1]}, line {lineno}: {text})"
     return ""
 
 
@@ -402,7 +412,9 @@ def run_cells(ns: dict, prelude: str, cells: list, cell_s: float, say) -> list:
         try:
             # Repeats every 0.25 s, so a bare "except:" that swallows the first one meets more.
             signal.setitimer(signal.ITIMER_REAL, cell_s, 0.25)
-            exec(compile(_strip_magics(cell["source"]), f"<cell {cell['id']}>", "exec"), ns)
+            source, name = _strip_magics(cell["source"]), f"<cell {cell['id']}>"
+            CELL_LINES[name] = source.splitlines()
+            exec(compile(source, name, "exec"), ns)
         except BaseException as exc:  # noqa: B902 (SystemExit too: the cell stops, the rest runs)
             errors.append({"cell": cell["id"], **_error(exc)})
         finally:

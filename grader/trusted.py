@@ -77,7 +77,8 @@ def answer_cells(nb) -> list[dict]:
 
 def grade_test_cell(lab: str, checks: list[TrustedCheck], cells: list[dict], *,
                     hide: list[str], limits: Limits, timeout_s: float,
-                    skipped: list[dict] = (), tried: Optional[dict] = None) -> tuple[bool, str]:
+                    skipped: list[dict] = (), tried: Optional[dict] = None,
+                    label: str = "") -> tuple[bool, str]:
     """Run one test cell's checks against the student's cells in a fresh sandbox. Returns
     ``(passed, report)``. ``skipped``: errors of cells left out (they ran past their limit);
     ``tried`` (a dict) gathers what the student's code tried (see :meth:`Sandbox.tried`)."""
@@ -85,7 +86,8 @@ def grade_test_cell(lab: str, checks: list[TrustedCheck], cells: list[dict], *,
     if not checks:
         return False, ("this test cell has no grading.check_* call, so the grader cannot "
                        "score it (an instructor's error: add one)")
-    with Sandbox(prelude(lab), cells, hide=hide, limits=limits, call_timeout_s=timeout_s) as sb:
+    with Sandbox(prelude(lab), cells, hide=hide, limits=limits, call_timeout_s=timeout_s,
+                 label=label) as sb:
         sb.errors = list(skipped) + sb.errors
         try:
             for check in checks:
@@ -105,15 +107,15 @@ def grade_test_cell(lab: str, checks: list[TrustedCheck], cells: list[dict], *,
     return True, PASSED
 
 
-def runnable_cells(lab: str, cells: list[dict], *, hide: list[str],
-                   limits: Limits) -> tuple[list[dict], list[dict]]:
+def runnable_cells(lab: str, cells: list[dict], *, hide: list[str], limits: Limits,
+                   label: str = "") -> tuple[list[dict], list[dict]]:
     """Run the student's cells once; leave out those that ran past their time limit (else
     every test cell's sandbox would wait for them again), even those that ignore the limit's
     signal and had to be killed. Returns ``(cells, their errors)``."""
     slow: list[dict] = []
     while True:
         try:
-            with Sandbox(prelude(lab), cells, hide=hide, limits=limits) as sb:
+            with Sandbox(prelude(lab), cells, hide=hide, limits=limits, label=label) as sb:
                 slow += [e for e in sb.errors if e["type"] == "CellTimeout"]
             break
         except SandboxTimeout as exc:
@@ -164,7 +166,9 @@ class TrustedGrade(NbGraderPreprocessor):
         lab = resources["nbgrader"]["assignment"]
         hide = default_hide(self.course_dir or None)
         limits = Limits(memory_mb=int(self.memory_mb))
-        cells, skipped = runnable_cells(lab, answer_cells(nb), hide=hide, limits=limits)
+        label = f"course={self.course_dir}" if self.course_dir else ""
+        cells, skipped = runnable_cells(lab, answer_cells(nb), hide=hide, limits=limits,
+                                        label=label)
         tried: dict[str, list[str]] = {}
         for cell in nb.cells:
             if cell.cell_type != "code":
@@ -177,7 +181,8 @@ class TrustedGrade(NbGraderPreprocessor):
             try:
                 passed, text = grade_test_cell(lab, trusted_checks(cell.source), cells,
                                                hide=hide, limits=limits, skipped=skipped,
-                                               timeout_s=self.cell_timeout_s, tried=tried)
+                                               timeout_s=self.cell_timeout_s, tried=tried,
+                                               label=label)
             except SandboxError as exc:
                 passed, text = False, f"your code could not be graded: {exc}"
             except Exception as exc:  # the grader's own bug: no points, and say so plainly
