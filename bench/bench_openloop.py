@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -38,6 +39,7 @@ DURATION_S = 5.0                 # seconds of sending per rate
 TIMEOUT_S = 2.0                  # a request not answered this long after its slot is given up
 GOOD_S = 1.0                     # an answer later than this is not useful (goodput)
 LAG_LIMIT_MS = 50.0              # a sender later than this (p99) measured itself, not the nodes
+TWICE = 1.9                      # "twice the capacity", less 5% for measurement noise
 KEYS = 1000
 NODES = 5
 
@@ -225,22 +227,24 @@ def twice_capacity(results: list[dict]) -> int | None:
     """The offered rate to add so that one row sits at twice the capacity (the best goodput
     so far), or None when a row already lies within [2x, 2.4x] of it."""
     capacity = max(r["goodput"] for r in results)
-    if not capacity or any(2 * capacity <= r["rate"] <= 2.4 * capacity for r in results):
+    if not capacity or any(TWICE * capacity <= r["rate"] <= 2.4 * capacity for r in results):
         return None
-    return int(round(2 * capacity, -1))
+    return int(math.ceil(2 * capacity / 10) * 10)
 
 
 def verdict(results: list[dict]) -> str:
     """The capacity is the best goodput seen; compare it with the goodput at the first offered
-    rate of at least twice that (the issue's goal: >= 80%). :func:`twice_capacity` adds such
-    a rate to the run when the fixed ones miss it."""
+    rate of at least twice that (the issue's goal: >= 80%), "twice" with ``TWICE``'s 5%
+    allowance, since the capacity is itself measured (it may come from the row at 2x).
+    :func:`twice_capacity` adds such a rate to the run when the fixed ones miss it."""
     capacity = max(r["goodput"] for r in results)
-    double = [r for r in sorted(results, key=lambda r: r["rate"]) if r["rate"] >= 2 * capacity]
+    double = [r for r in sorted(results, key=lambda r: r["rate"])
+              if r["rate"] >= TWICE * capacity]
     if not capacity or not double:
         return (f"capacity ~{capacity:,.0f}/s; no offered rate of twice that in this run")
     at = double[0]
     ratio = at["goodput"] / capacity
-    return (f"capacity ~{capacity:,.0f}/s (the best goodput); offered {at['rate']:,}/s (>= 2x): "
+    return (f"capacity ~{capacity:,.0f}/s (the best goodput); offered {at['rate']:,}/s (~2x): "
             f"goodput {at['goodput']:,.0f}/s = {ratio:.0%} of it "
             f"({'meets' if ratio >= 0.8 else 'misses'} the >= 80% goal)")
 

@@ -69,3 +69,7 @@ def test_a_row_at_twice_the_capacity_is_added_when_the_fixed_rates_miss_it():
     assert ol.twice_capacity(rows) == 1080
     rows[2]["goodput"] = 470                   # 1000 is within [2x, 2.4x] of 480
     assert ol.twice_capacity(rows) is None
+    # The row added at 2x may itself hold the best goodput, a hair above half its rate.
+    rows = [{"rate": 500, "goodput": 444}, {"rate": 1000, "goodput": 504.2},
+            {"rate": 1010, "goodput": 505.4}, {"rate": 2000, "goodput": 178}]
+    assert "offered 1,000/s" in ol.verdict(rows) and "(meets" in ol.verdict(rows)
