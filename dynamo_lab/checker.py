@@ -28,7 +28,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
-from .node.core import versions_digest
+from .node.common import versions_digest
 from .vclock import VectorClock
 from .versions import Versioned, canonical_json, decode_context, reconcile
 

@@ -22,7 +22,7 @@ from .client import Client, Operation, result_from_reply, validate_request
 from .errors import ConfigError, QuorumError
 from .messages import ClientDelete, ClientGet, ClientPut, ClientReply
 from .node import Node, NodeConfig, Parts
-from .node.core import default_tokens
+from .node.common import default_tokens
 from .ring import Ring
 from .sim.simulator import FaultConfig, NodeHost, Simulator
 from .storage import MemoryStore, SqliteStore, Store

@@ -1092,7 +1092,7 @@ def student_ring_factory(ring_class: type, vnodes: int = 8, *, strict: bool = Tr
         raise ConfigError(f"vnodes must be an int >= 1 (the cluster's vnodes); got {vnodes!r}")
 
     def factory(members: Mapping[str, Sequence[int]]) -> StudentRingAdapter:
-        from .node.core import default_tokens
+        from .node.common import default_tokens
         for node in sorted(members):
             if tuple(sorted(members[node])) != default_tokens(node, vnodes):
                 raise ConfigError(f"node {node} has {len(members[node])} tokens that are not "

@@ -301,7 +301,7 @@ def test_the_ring_factory_refuses_a_cluster_with_other_vnodes():
 
 
 def test_the_ring_adapter_names_a_preference_list_that_repeats_a_node():
-    from dynamo_lab.node.core import default_tokens
+    from dynamo_lab.node.common import default_tokens
     members = {x: default_tokens(x, 8) for x in "ABCDE"}
     adapter = grading.student_ring_factory(RepeatingRing, vnodes=8)(members)
     with pytest.raises(ConfigError, match="distinct nodes"):

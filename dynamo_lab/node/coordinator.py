@@ -39,7 +39,7 @@ from ..messages import (ClientDelete, ClientGet, ClientPut, ClientReply, Forward
                         ReapTick, ReplicaGet, ReplicaPut, RequestTimeout)
 from ..versions import (MAX_WRITE_ID_CHARS, Versioned, check_value, decode_context,
                         distinct_writes, encode_context)
-from .core import versions_digest
+from .common import versions_digest
 
 #: How many recent writes a coordinator remembers by write id (beyond what its store shows).
 RECENT_WRITES = 4096

@@ -29,7 +29,6 @@ A lab replaces one part (or the ``ring_factory`` or the ``versioning`` clock log
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
@@ -37,23 +36,17 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 from ..errors import ClientError, ProtocolError
 from ..hashing import key_hash
 from ..merkle import MerkleTree
-from ..messages import MemberState, Note, Send, SetTimer
+from ..messages import Note, Send, SetTimer
 from ..ring import KeyRange, Ring
 from ..storage import Store
 from ..versions import Versioned
+from .anti_entropy import AntiEntropy
+from .common import versions_digest
 from .config import NodeConfig, Versioning
-
-
-def versions_digest(versions: Iterable[Versioned]) -> str:
-    """One digest for a set of siblings (order-free): what a Merkle leaf entry holds."""
-    import hashlib
-    ds = sorted(v.digest() for v in versions)
-    return hashlib.sha256("|".join(ds).encode()).hexdigest()
-
-
-def default_tokens(node_id: str, vnodes: int) -> tuple[int, ...]:
-    """The tokens a node takes when it first joins: the paper's strategy 1, deterministic."""
-    return tuple(sorted(key_hash(f"{node_id}#{i}") for i in range(vnodes)))
+from .coordinator import Coordinator
+from .gossip import Gossip
+from .handoff import HintedHandoff
+from .replica import Replica
 
 
 def _ring_from_tokens(members: Mapping[str, tuple[int, ...]]) -> Ring:
@@ -79,12 +72,6 @@ class Node:
     def __init__(self, node_id: str, store: Store, rng: random.Random,
                  config: NodeConfig | None = None, *, members: Iterable[str] | Mapping = (),
                  seeds: Iterable[str] = (), address: str = "", parts: Parts | None = None):
-        from .anti_entropy import AntiEntropy
-        from .coordinator import Coordinator
-        from .gossip import Gossip
-        from .handoff import HintedHandoff
-        from .replica import Replica
-
         self.id = node_id
         self.store = store
         self.rng = rng
@@ -296,17 +283,3 @@ class Node:
             "keys": len(self.store),
             "stats": dict(sorted(self.stats.items())),
         }
-
-
-def member_from_json(obj: dict) -> MemberState:
-    return MemberState(obj["node"], int(obj["generation"]), int(obj["heartbeat"]),
-                       obj["status"], tuple(obj.get("tokens", ())), obj.get("address", ""))
-
-
-def member_to_json(st: MemberState) -> dict:
-    return {"node": st.node, "generation": st.generation, "heartbeat": st.heartbeat,
-            "status": st.status, "tokens": list(st.tokens), "address": st.address}
-
-
-def dump_members(view: Mapping[str, MemberState]) -> str:
-    return json.dumps([member_to_json(st) for st in view.values()], separators=(",", ":"))

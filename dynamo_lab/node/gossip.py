@@ -21,7 +21,7 @@ from ..membership import MAX_COUNTER, STATUS_RANK
 from ..messages import (Gossip as GossipMsg, GossipTick, MemberState, RebalanceTick, Transfer,
                         TransferAck)
 from ..membership import Membership
-from .core import default_tokens, dump_members, member_from_json, versions_digest
+from .common import default_tokens, dump_members, member_from_json, versions_digest
 
 
 class Gossip:

@@ -10,7 +10,7 @@ is deleted only after an acknowledgement of exactly what was sent.
 from __future__ import annotations
 
 from ..messages import HandoffAck, HandoffPut, HandoffTick
-from .core import versions_digest
+from .common import versions_digest
 
 
 class HintedHandoff:
