@@ -50,6 +50,10 @@ FORWARD_WAIT = 3
 FORWARD_START_BUDGET = 2
 
 
+#: The kind of each client request, as replies and notes name it.
+KINDS = {ClientGet: "get", ClientPut: "put", ClientDelete: "delete"}
+
+
 def write_id_for(client: str, req_id: str) -> str:
     """The id of a client's write: ``client:request id`` (hashed if that is too long)."""
     wid = f"{client}:{req_id}"
@@ -123,7 +127,7 @@ class Coordinator:
         node = self.node
         age = node.now - msg.sent_at
         if msg.sent_at and age > FORWARD_START_BUDGET * node.config.request_timeout_s:
-            kind = {"ClientGet": "get", "ClientPut": "put"}.get(type(msg.request).__name__, "delete")
+            kind = KINDS[type(msg.request)]
             node.count("forwards_expired")
             node.note(f"forward {msg.fwd_id} from {src} arrived {age:.3f} s after it was sent; "
                       f"its sender has given up on it: not applied")
@@ -138,7 +142,7 @@ class Coordinator:
     def accept(self, client: str, msg, forwarded: bool = False, retried: bool = False,
                write_id: Optional[str] = None, avoid: Optional[str] = None) -> None:
         node = self.node
-        kind = {"ClientGet": "get", "ClientPut": "put", "ClientDelete": "delete"}[type(msg).__name__]
+        kind = KINDS[type(msg)]
         if write_id is None and kind != "get":
             write_id = write_id_for(client, msg.req_id)
         try:
@@ -341,7 +345,7 @@ class Coordinator:
                 self.accept(fwd.client, fwd.request, retried=True, write_id=fwd.write_id)
                 return
             request = fwd.request
-            kind = {"ClientGet": "get", "ClientPut": "put"}.get(type(request).__name__, "delete")
+            kind = KINDS[type(request)]
             self._fail(fwd.client, request.req_id, kind, request.key, 1, 0, kind != "get",
                        f"forwarded to {fwd.target}, which did not answer")
             return
