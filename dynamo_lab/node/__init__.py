@@ -3,5 +3,6 @@
 from .config import NodeConfig, Versioning
 from .common import default_tokens, versions_digest
 from .core import Node, Parts
+from .services import NodeServices
 
-__all__ = ["Node", "NodeConfig", "Parts", "Versioning", "default_tokens", "versions_digest"]
+__all__ = ["Node", "NodeConfig", "NodeServices", "Parts", "Versioning", "default_tokens", "versions_digest"]

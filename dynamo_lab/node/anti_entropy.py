@@ -19,13 +19,18 @@ from __future__ import annotations
 from ..errors import ProtocolError
 from ..merkle import child_hashes, diff_entries, differing_children
 from ..messages import AntiEntropyTick, MerkleLeaves, MerkleLevel, SyncVersions
+from .services import NodeServices
 
 
 class AntiEntropy:
-    def __init__(self, node):
+    """One Merkle exchange per tick, round robin over this node's key ranges. ``node``: its
+    node's services."""
+
+    def __init__(self, node: NodeServices):
         self.node = node
         self._cursor = 0
         self._seq = 0
+        node.on_ring_change(self.ring_changed)
 
     def start(self) -> None:
         cfg = self.node.config
@@ -33,6 +38,7 @@ class AntiEntropy:
                             AntiEntropyTick())
 
     def ring_changed(self) -> None:
+        """The key ranges changed: start the round robin again."""
         self._cursor = 0
 
     def handle_AntiEntropyTick(self, _src, _timer) -> None:
@@ -99,7 +105,7 @@ class AntiEntropy:
     def handle_SyncVersions(self, src, msg: SyncVersions) -> None:
         node = self.node
         for key, versions in msg.items:
-            before = node.store.get(key)
+            before = node.versions(key)
             after = node.merge_local(key, versions)
             if after != before:
                 node.count("ae_keys_repaired")
@@ -110,5 +116,5 @@ class AntiEntropy:
                 node.send(src, SyncVersions(msg.exchange_id, items, ()))
 
     def _items(self, keys):
-        store = self.node.store
-        return tuple((k, tuple(store.get(k))) for k in keys if k in store)
+        held = ((k, self.node.versions(k)) for k in keys)
+        return tuple((k, tuple(vs)) for k, vs in held if vs)

@@ -1,4 +1,8 @@
-"""The coordinator: client get, put and delete; quorums; sloppy quorum; read repair.
+"""The coordinator: client get, put and delete; forwarding; driving each request's quorum.
+
+What a quorum decides lives in :mod:`.quorum` (sloppy quorum's choice of replicas, one small
+object per request) and :mod:`.read_repair`; this module accepts requests, sends the messages
+those decide, and answers the client.
 
 Rules, in the paper's words where it has them (section 4.5, 4.6):
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional
 
 from ..errors import ClientError
@@ -39,7 +43,8 @@ from ..messages import (ClientDelete, ClientGet, ClientPut, ClientReply, Forward
                         ReapTick, ReplicaGet, ReplicaPut, RequestTimeout)
 from ..versions import (MAX_WRITE_ID_CHARS, Versioned, check_value, decode_context,
                         distinct_writes, encode_context)
-from .common import versions_digest
+from .quorum import Answer, Fail, Finish, GetQuorum, Quorum, Retry, stand_ins
+from .services import NodeServices
 
 #: How many recent writes a coordinator remembers by write id (beyond what its store shows).
 RECENT_WRITES = 4096
@@ -72,37 +77,33 @@ class Forwarded(NamedTuple):
 
 
 @dataclass
-class Operation:
-    """One client request this node is coordinating."""
-    req_id: str
+class Coordinating:
+    """A request this node coordinates: who asked for what, and its quorum."""
+    req_id: str                             # this node's id for it (replicas' replies carry it)
     client: str
-    client_req: str
-    kind: str                               # "get", "put" or "delete"
+    request: object                         # the ClientGet, ClientPut or ClientDelete
     key: str
-    needed: int
-    primaries: list[str]
-    targets: dict[str, Optional[str]]       # node -> the node it stands in for (None: itself)
-    version: Optional[Versioned] = None     # the version a put/delete writes
-    acks: set = field(default_factory=set)
-    replies: dict = field(default_factory=dict)   # get: node -> list[Versioned]
-    answered: bool = False
-    retried: bool = False
+    quorum: Quorum
+    version: Optional[Versioned] = None     # what a put or delete writes
     # A lookup (a get this node makes for itself): called with the versions found instead of
     # answering a client.
     then: Optional[Callable[[list], None]] = None
 
-    def heard(self) -> set:
-        return self.acks if self.kind != "get" else set(self.replies)
+    @property
+    def kind(self) -> str:
+        return "get" if isinstance(self.quorum, GetQuorum) else KINDS[type(self.request)]
 
 
 class Coordinator:
-    """Coordinates client requests. Uses of the node: ``id``, ``config``, ``store``, ``now``,
-    ``send``, ``set_timer``, ``preference_list``, ``successors``, ``suspected``,
-    ``merge_local``, ``merge_hint``, ``versioning``, ``membership``."""
+    """Coordinates client requests. ``node``: the :class:`NodeServices` of its node."""
 
-    def __init__(self, node):
+    def __init__(self, node: NodeServices):
         self.node = node
-        self.pending: dict[str, Operation] = {}
+        self.choose_replicas = node.parts.choose_replicas
+        self.put_quorum = node.parts.put_quorum
+        self.get_quorum = node.parts.get_quorum
+        self.read_repairs = node.parts.read_repair
+        self.pending: dict[str, Coordinating] = {}
         self.forwards: dict[str, Forwarded] = {}
         # write id -> (key, version) of the writes coordinated here lately
         self.recent: OrderedDict[str, tuple[str, Versioned]] = OrderedDict()
@@ -159,7 +160,7 @@ class Coordinator:
             return
         pref = node.preference_list(key)
         if not pref:
-            self._fail(client, msg.req_id, kind, key, 0, 0, False, "this node knows no ring yet")
+            self._fail(client, msg, key, 0, 0, False, "this node knows no ring yet")
             return
         if not forwarded and node.id not in pref:
             target = next((p for p in pref if not node.suspected(p) and p != avoid), None)
@@ -172,11 +173,9 @@ class Coordinator:
                 node.note(f"{kind} {key!r}: not in its top {len(pref)} {pref}; forwarded to {target}")
                 return
         if kind == "get":
-            self.start_get(client, msg.req_id, key, pref)
+            self.start_get(client, msg, key, pref)
         else:
-            value = msg.value if kind == "put" else None
-            self.start_put(client, msg.req_id, kind, key, value, ctx, pref, write_id,
-                           look_first=retried)
+            self.start_put(client, msg, key, ctx, pref, write_id, look_first=retried)
 
     def handle_ClientReply(self, src, msg: ClientReply) -> None:
         """The answer to a request this node forwarded: relay it to the client (or, when the
@@ -191,53 +190,67 @@ class Coordinator:
             return
         self.node.send(fwd.client, dataclasses.replace(msg, req_id=fwd.request.req_id))
 
-    # -- choosing replicas ----------------------------------------------------------------
+    # -- where a request goes -------------------------------------------------------------
 
-    def choose_targets(self, key: str, pref: list[str], exclude: set = frozenset(),
-                       missing: list[str] | None = None) -> dict[str, Optional[str]]:
-        """The first N healthy nodes: each top-N node believed up, and for each one believed
-        down (sloppy quorum) the next healthy node beyond the top N, with a hint naming it.
+    def _down(self, walk: list[str]) -> set[str]:
+        return {p for p in walk if self.node.suspected(p)}
 
-        With ``missing`` (a retry), only stand-ins for those nodes are chosen.
-        """
+    def targets_for(self, key: str, pref: list[str]) -> dict[str, Optional[str]]:
+        """The first N healthy nodes for ``key`` (see :func:`.quorum.choose_replicas`)."""
+        node = self.node
+        walk = node.successors(key) if node.config.sloppy_quorum else list(pref)
+        return self.choose_replicas(pref, walk, self._down(walk), node.id,
+                                    node.config.sloppy_quorum)
+
+    def _spare(self, op: Coordinating) -> list[str]:
+        """The stand-ins still available for a request that timed out."""
         node = self.node
         if not node.config.sloppy_quorum:
-            return {} if missing is not None else {p: None for p in pref}
-        fallbacks = [s for s in node.successors(key)
-                     if s not in pref and s not in exclude and not node.suspected(s)]
-        targets: dict[str, Optional[str]] = {}
-        if missing is None:
-            for p in pref:
-                if p == node.id or not node.suspected(p):
-                    targets[p] = None
-                elif fallbacks:
-                    targets[fallbacks.pop(0)] = p
-        else:
-            for intended in missing:
-                if fallbacks:
-                    targets[fallbacks.pop(0)] = intended
-        return targets
+            return []
+        walk = node.successors(op.key)
+        return stand_ins(op.quorum.primaries, walk, self._down(walk), exclude=op.quorum.targets)
+
+    def _start(self, op: Coordinating) -> None:
+        """Send the request to its targets (the coordinator's own share is done already), set
+        its timeout, and count the coordinator's own reply."""
+        node, q = self.node, op.quorum
+        self.pending[op.req_id] = op
+        for target, hint in q.targets.items():
+            if target != node.id:
+                node.send(target, self._message(op, hint))
+        node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
+        if node.id in q.targets:
+            if isinstance(q, GetQuorum):
+                self._decide(op, q.on_reply(node.id, self._read_here(op.key)))
+            else:
+                self._decide(op, q.on_reply(node.id))
+
+    def _message(self, op: Coordinating, hint: Optional[str]):
+        """What a target (or a stand-in, with its hint) is sent for this request."""
+        if op.version is None:
+            return ReplicaGet(op.req_id, op.key)
+        return ReplicaPut(op.req_id, op.key, (op.version,), hint)
 
     # -- put and delete -------------------------------------------------------------------
 
-    def start_put(self, client, client_req, kind, key, value, ctx, pref, write_id,
-                  look_first=False, found=()) -> None:
+    def start_put(self, client, msg, key, ctx, pref, write_id, look_first=False,
+                  found=()) -> None:
         node = self.node
+        kind = KINDS[type(msg)]
+        value = msg.value if kind == "put" else None
         needed = min(node.config.w, len(pref))
-        targets = self.choose_targets(key, pref)
+        targets = self.targets_for(key, pref)
         if len(targets) < needed:
-            self._fail(client, client_req, kind, key, needed, len(targets), False,
+            self._fail(client, msg, key, needed, len(targets), False,
                        f"only {len(targets)} replicas believed up; nothing was written")
             return
-        local = list(node.store.get(key))
-        for intended in node.store.hinted_nodes():
-            local += node.store.get_hint(intended, key)
+        local = node.held(key)
         version = self._already_written(write_id, key, kind, value, ctx, local + list(found))
         if version is None and look_first:
             node.note(f"{kind} {key!r}: a retry of write {write_id}; reading the replicas for "
                       f"it before stamping it")
-            self.start_get(client, client_req, key, pref, then=lambda got: self.start_put(
-                client, client_req, kind, key, value, ctx, pref, write_id, found=got))
+            self.start_get(client, msg, key, pref, then=lambda got: self.start_put(
+                client, msg, key, ctx, pref, write_id, found=got))
             return
         if version is None:
             clock = node.versioning.new_clock(ctx, node.id, node.now, local)
@@ -249,21 +262,14 @@ class Coordinator:
             node.count("duplicate_writes")
             node.note(f"{kind} {key!r}: write {write_id} is already stamped {version.clock}; "
                       f"sending that version again")
-        clock = version.clock
-        op = Operation(self._new_id(), client, client_req, kind, key, needed, pref, targets,
-                       version=version)
-        self.pending[op.req_id] = op
+        op = Coordinating(self._new_id(), client, msg, key,
+                          self.put_quorum(needed, list(pref), targets), version=version)
         node.count(f"{kind}s_coordinated")
-        node.note(f"{kind} {key!r} as {clock}: targets "
+        node.note(f"{kind} {key!r} as {version.clock}: targets "
                   + ", ".join(t if h is None else f"{t}(hint for {h})" for t, h in targets.items()))
-        for target, hint in targets.items():
-            if target == node.id:
-                self._write_here(key, version, hint)
-                op.acks.add(node.id)
-            else:
-                node.send(target, ReplicaPut(op.req_id, key, (version,), hint))
-        node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
-        self._progress(op)
+        if node.id in targets:
+            self._write_here(key, version, targets[node.id])
+        self._start(op)
 
     def _already_written(self, write_id, key, kind, value, ctx, local) -> Optional[Versioned]:
         """The version this write was stamped with before (a retried or duplicated request),
@@ -287,51 +293,36 @@ class Coordinator:
 
     def handle_ReplicaPutAck(self, src, msg) -> None:
         op = self.pending.get(msg.req_id)
-        if op is None or src not in op.targets:
-            return  # a late ack for a request already finished: expected, nothing to do
-        op.acks.add(src)
-        self._progress(op)
+        if op is not None:
+            self._decide(op, op.quorum.on_reply(src))
 
     # -- get --------------------------------------------------------------------------------
 
-    def start_get(self, client, client_req, key, pref, then=None) -> None:
+    def start_get(self, client, msg, key, pref, then=None) -> None:
         node = self.node
         needed = min(node.config.r, len(pref))
-        targets = self.choose_targets(key, pref)
+        targets = self.targets_for(key, pref)
         if then is not None and len(targets) < needed:
             then([])
             return
         if len(targets) < needed:
-            self._fail(client, client_req, "get", key, needed, len(targets), False,
+            self._fail(client, msg, key, needed, len(targets), False,
                        f"only {len(targets)} replicas believed up")
             return
-        op = Operation(self._new_id(), client, client_req, "get", key, needed, pref, targets,
-                       then=then)
-        self.pending[op.req_id] = op
+        op = Coordinating(self._new_id(), client, msg, key,
+                          self.get_quorum(needed, list(pref), targets), then=then)
         node.count("gets_coordinated" if then is None else "lookups")
-        for target in targets:
-            if target == node.id:
-                op.replies[node.id] = self.node.replica.versions_for(key)
-            else:
-                node.send(target, ReplicaGet(op.req_id, key))
-        node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
-        self._progress(op)
+        self._start(op)
+
+    def _read_here(self, key: str) -> list[Versioned]:
+        return self.node.versioning.reconcile(self.node.held(key))
 
     def handle_ReplicaGetReply(self, src, msg) -> None:
         op = self.pending.get(msg.req_id)
-        if op is None or src not in op.targets:
-            return  # late reply: the get was answered and repaired already
-        op.replies[src] = list(msg.versions)
-        self._progress(op)
+        if op is not None and isinstance(op.quorum, GetQuorum):
+            self._decide(op, op.quorum.on_reply(src, msg.versions))
 
-    # -- progress, timeouts, answers ------------------------------------------------------
-
-    def _progress(self, op: Operation) -> None:
-        heard = op.heard()
-        if not op.answered and len(heard) >= op.needed:
-            self._answer(op)
-        if len(heard) >= len(op.targets):
-            self._finish(op)
+    # -- timeouts, decisions, answers -----------------------------------------------------
 
     def handle_RequestTimeout(self, _src, timer: RequestTimeout) -> None:
         node = self.node
@@ -345,85 +336,84 @@ class Coordinator:
                 self.accept(fwd.client, fwd.request, retried=True, write_id=fwd.write_id)
                 return
             request = fwd.request
-            kind = KINDS[type(request)]
-            self._fail(fwd.client, request.req_id, kind, request.key, 1, 0, kind != "get",
+            self._fail(fwd.client, request, request.key, 1, 0, not isinstance(request, ClientGet),
                        f"forwarded to {fwd.target}, which did not answer")
             return
         op = self.pending.get(timer.req_id)
         if op is None:
             return
-        silent = [t for t in op.targets if t not in op.heard()]
+        silent = op.quorum.silent()
         for t in silent:
             node.membership.timed_out(t, node.now)
-        if not op.answered and not op.retried:
-            op.retried = True
-            missing = [op.targets[t] or t for t in silent if (op.targets[t] or t) != node.id]
-            extra = self.choose_targets(op.key, op.primaries, exclude=set(op.targets),
-                                        missing=missing)
-            if extra:
-                node.note(f"{op.kind} {op.key!r}: no answer from {silent}; trying "
-                          + ", ".join(f"{t}(hint for {h})" for t, h in extra.items()))
-                op.targets.update(extra)
-                for target, hint in extra.items():
-                    if op.kind == "get":
-                        node.send(target, ReplicaGet(op.req_id, op.key))
-                    else:
-                        node.send(target, ReplicaPut(op.req_id, op.key, (op.version,), hint))
-                node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
-                return
-        if not op.answered and op.then is not None:
-            self._answer(op)            # a lookup goes on with what it found
-        elif not op.answered:
-            heard = len(op.heard())
-            self._fail(op.client, op.client_req, op.kind, op.key, op.needed, heard,
-                       op.kind != "get" and heard > 0, f"no answer from {', '.join(silent)}")
-            op.answered = True
-        self._finish(op)
+        decision = op.quorum.on_timeout(self._spare(op), node.id)
+        if isinstance(decision, Retry):
+            node.note(f"{op.kind} {op.key!r}: no answer from {silent}; trying "
+                      + ", ".join(f"{t}(hint for {h})" for t, h in decision.stand_ins.items()))
+        self._decide(op, decision)
 
-    def _answer(self, op: Operation) -> None:
+    def _decide(self, op: Coordinating, decision) -> None:
+        """Carry out what the request's quorum decided."""
         node = self.node
-        op.answered = True
+        if isinstance(decision, Answer):
+            self._answer(op)
+            if decision.done:
+                self._finish(op)
+        elif isinstance(decision, Retry):
+            for target, hint in decision.stand_ins.items():
+                node.send(target, self._message(op, hint))
+            node.set_timer(node.config.request_timeout_s, RequestTimeout(op.req_id))
+        elif isinstance(decision, Fail):
+            if op.then is not None:
+                self._answer(op)              # a lookup goes on with what it found
+            else:
+                q = op.quorum
+                self._fail(op.client, op.request, op.key, q.needed, len(q.heard),
+                           decision.may_have_applied,
+                           f"no answer from {', '.join(decision.silent)}")
+            self._finish(op)
+        elif isinstance(decision, Finish):
+            self._finish(op)
+
+    def _answer(self, op: Coordinating) -> None:
+        node, q = self.node, op.quorum
         if op.then is not None:
-            op.then([v for _, vs in sorted(op.replies.items()) for v in vs])
+            op.then([v for _, vs in sorted(q.replies.items()) for v in vs])
             return
-        if op.kind == "get":
-            merged = node.versioning.reconcile(v for vs in op.replies.values() for v in vs)
+        if isinstance(q, GetQuorum):
+            merged = node.versioning.reconcile(v for vs in q.replies.values() for v in vs)
             clock = node.versioning.merged_clock(merged)
             context = encode_context(clock, node.config.cluster_key) if merged else None
-            reply = ClientReply(op.client_req, "get", op.key, True,
+            reply = ClientReply(op.request.req_id, "get", op.key, True,
                                 values=tuple(v.value for v in distinct_writes(merged)
                                              if not v.deleted),
                                 context=context,
-                                coordinator=node.id, needed=op.needed, got=len(op.replies),
-                                replies=tuple(sorted(op.replies)))
+                                coordinator=node.id, needed=q.needed, got=len(q.replies),
+                                replies=tuple(sorted(q.replies)))
         else:
-            reply = ClientReply(op.client_req, op.kind, op.key, True,
+            reply = ClientReply(op.request.req_id, op.kind, op.key, True,
                                 context=encode_context(op.version.clock, node.config.cluster_key),
-                                coordinator=node.id, needed=op.needed, got=len(op.acks),
-                                replies=tuple(sorted(op.acks)))
+                                coordinator=node.id, needed=q.needed, got=len(q.heard),
+                                replies=tuple(sorted(q.heard)))
         node.send(op.client, reply)
 
-    def _finish(self, op: Operation) -> None:
-        """Everyone answered (or the last timeout fired): read repair, schedule reaping."""
+    def _finish(self, op: Coordinating) -> None:
+        """Nobody is awaited any more: read repair after a get, schedule reaping after a
+        delete every primary acknowledged."""
         if self.pending.pop(op.req_id, None) is None:
             return
-        node = self.node
-        if op.kind == "get" and op.replies and node.config.read_repair:
+        node, q = self.node, op.quorum
+        if isinstance(q, GetQuorum) and q.replies and node.config.read_repair:
             self.read_repair(op)
-        if (op.kind == "delete" and op.answered
-                and all(op.targets.get(p, "x") is None and p in op.acks for p in op.primaries)):
+        if (op.kind == "delete" and q.answered
+                and all(q.targets.get(p, "x") is None and p in q.heard for p in q.primaries)):
             node.set_timer(node.config.tombstone_grace_s, ReapTick(op.key, op.version.clock))
 
-    def read_repair(self, op: Operation) -> None:
+    def read_repair(self, op: Coordinating) -> None:
         """Send the reconciled siblings to every primary replica that answered with less."""
-        node = self.node
-        merged = node.versioning.reconcile(v for vs in op.replies.values() for v in vs)
-        want = versions_digest(merged)
-        for replica, versions in sorted(op.replies.items()):
-            if replica not in op.primaries or op.targets.get(replica) is not None:
-                continue
-            if versions_digest(node.versioning.reconcile(versions)) == want:
-                continue
+        node, q = self.node, op.quorum
+        merged, stale = self.read_repairs(q.replies, q.primaries, q.targets,
+                                          node.versioning.reconcile)
+        for replica in stale:
             node.count("read_repairs")
             node.note(f"read repair of {op.key!r} on {replica}")
             if replica == node.id:
@@ -431,9 +421,10 @@ class Coordinator:
             else:
                 node.send(replica, ReadRepair(op.key, tuple(merged)))
 
-    def _fail(self, client, client_req, kind, key, needed, got, may_have_applied, detail) -> None:
+    def _fail(self, client, request, key, needed, got, may_have_applied, detail) -> None:
         self.node.count("quorum_failures")
-        self.node.send(client, ClientReply(client_req, kind, key, False, coordinator=self.node.id,
+        self.node.send(client, ClientReply(request.req_id, KINDS[type(request)], key,
+                                           False, coordinator=self.node.id,
                                            error_kind="quorum", error=detail,
                                            may_have_applied=may_have_applied,
                                            needed=needed, got=got))

@@ -13,57 +13,34 @@
 
 from __future__ import annotations
 
-import json
-
 from ..errors import ProtocolError
 from ..hashing import RING_SIZE
 from ..membership import MAX_COUNTER, STATUS_RANK
 from ..messages import (Gossip as GossipMsg, GossipTick, MemberState, RebalanceTick, Transfer,
                         TransferAck)
-from ..membership import Membership
-from .common import default_tokens, dump_members, member_from_json, versions_digest
+from .common import versions_digest
+from .services import NodeServices
 
 
 class Gossip:
-    def __init__(self, node):
+    """Spreads the node's membership view and moves keys on join and leave. ``node``: its
+    node's services (the view itself is the node's: ``node.membership``)."""
+
+    def __init__(self, node: NodeServices):
         self.node = node
-        self.membership: Membership | None = None
         self._seq = 0
         self._acked: dict[str, tuple[str, set]] = {}      # key -> (digest sent, owners that acked)
         self._sent: dict[str, tuple[str, dict]] = {}      # transfer id -> (owner, key -> digest)
 
-    # -- start and restart ----------------------------------------------------------------
-
-    def start(self, now: float, initial) -> None:
-        node, store, cfg = self.node, self.node.store, self.node.config
-        generation = int(store.get_meta("generation") or 0) + 1
-        store.set_meta("generation", str(generation))
-        saved = store.get_meta("tokens")
-        tokens = tuple(int(t) for t in json.loads(saved)) if saved else default_tokens(node.id, cfg.vnodes)
-        store.set_meta("tokens", json.dumps([str(t) for t in tokens]))
-        known = [member_from_json(o) for o in json.loads(store.get_meta("members") or "[]")]
-        if not known:
-            items = initial.items() if hasattr(initial, "items") else ((m, "") for m in initial)
-            known = [MemberState(m, 0, 0, "up", tuple(str(t) for t in default_tokens(m, cfg.vnodes)),
-                                 addr or "") for m, addr in items]
-        self.membership = Membership(node.id, generation=generation, tokens=tokens, now=now,
-                                     suspect_after_s=cfg.suspect_after_s, address=node.address,
-                                     known=known)
-        saved_status = store.get_meta("status")
-        if saved_status in ("leaving", "left"):
-            self.membership.set_status(saved_status)
-            node.left = saved_status == "left"
-        self._persist()
+    def start(self) -> None:
+        node, cfg = self.node, self.node.config
         node.set_timer(node.rng.uniform(0.1, 1.0) * cfg.gossip_interval_s, GossipTick())
         node.set_timer(node.rng.uniform(0.5, 1.0) * cfg.rebalance_interval_s, RebalanceTick())
-
-    def _persist(self) -> None:
-        self.node.store.set_meta("members", dump_members(self.membership.view))
 
     # -- gossip ---------------------------------------------------------------------------
 
     def handle_GossipTick(self, _src, _timer) -> None:
-        node, m = self.node, self.membership
+        node, m = self.node, self.node.membership
         if node.left:
             return
         node.set_timer(node.config.gossip_interval_s, GossipTick())
@@ -86,19 +63,18 @@ class Gossip:
             node.send(t, GossipMsg(view, reply=True))
 
     def handle_Gossip(self, src, msg: GossipMsg) -> None:
-        node, m = self.node, self.membership
+        node, m = self.node, self.node.membership
         for st in msg.view:
             problem = member_problem(st)
             if problem:
                 raise ProtocolError(f"gossip from {src} about {st.node!r}: {problem}")
         generation = m.mine.generation
         if m.merge(msg.view, node.now, src=src):
-            self._persist()
+            node.save_membership()
             ring = node.ring
             node.note(f"ring changed: {ring.nodes if ring is not None else []}")
         if m.mine.generation != generation:    # a claim about me outranked me: raise mine
-            node.store.set_meta("generation", str(m.mine.generation))
-            self._persist()
+            node.save_membership()
             node.note(f"generation raised to {m.mine.generation} above gossip about this node")
         if msg.reply and not node.left:
             node.send(src, GossipMsg(tuple(m.view.values()), reply=False))
@@ -107,14 +83,12 @@ class Gossip:
         node = self.node
         if src != "admin":
             raise ProtocolError(f"AdminLeave comes from the runtime's admin channel, not {src!r}")
-        if self.membership.mine.status != "up":
+        if node.membership.mine.status != "up":
             return
-        self.membership.set_status("leaving")
-        node.store.set_meta("status", "leaving")
-        self._persist()
+        node.set_status("leaving")
         node.note("leaving: handing off every key and hint")
-        for peer in self.membership.peers():
-            node.send(peer, GossipMsg(tuple(self.membership.view.values()), reply=False))
+        for peer in node.membership.peers():
+            node.send(peer, GossipMsg(tuple(node.membership.view.values()), reply=False))
 
     # -- transfers on join and leave ------------------------------------------------------
 
@@ -123,22 +97,22 @@ class Gossip:
         if node.left:
             return
         node.set_timer(node.config.rebalance_interval_s, RebalanceTick())
-        leaving = self.membership.mine.status == "leaving"
-        if leaving and len(node.store) == 0 and node.store.hint_count() == 0:
+        leaving = node.membership.mine.status == "leaving"
+        if leaving and node.key_count() == 0 and node.hint_count() == 0:
             self._say_left()
             return
         if node.ring is None:
             return
         batches: dict[str, list] = {}
         budget = node.config.transfer_batch
-        for key in node.store.keys():
+        for key in node.keys():
             if budget <= 0:
                 break
             owners = node.preference_list(key)
             if node.id in owners:
                 self._acked.pop(key, None)
                 continue
-            versions = node.store.get(key)
+            versions = node.versions(key)
             digest = versions_digest(versions)
             acked = self._acked.get(key)
             if acked is None or acked[0] != digest:
@@ -181,13 +155,10 @@ class Gossip:
 
     def _say_left(self) -> None:
         node = self.node
-        self.membership.set_status("left")
-        node.store.set_meta("status", "left")
-        self._persist()
-        node.left = True
+        node.set_status("left")
         node.note("left the ring: every key and hint handed off")
-        view = tuple(self.membership.view.values())
-        for peer in self.membership.peers():
+        view = tuple(node.membership.view.values())
+        for peer in node.membership.peers():
             node.send(peer, GossipMsg(view, reply=False))
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from ..messages import HandoffAck, HandoffPut, HandoffTick
 from .common import versions_digest
+from .services import NodeServices
 
 
 class HintedHandoff:
-    def __init__(self, node):
+    """Keeps hinted replicas moving to where they belong. ``node``: its node's services."""
+
+    def __init__(self, node: NodeServices):
         self.node = node
 
     def start(self) -> None:
@@ -30,9 +33,9 @@ class HintedHandoff:
             return
         budget = node.config.handoff_batch
         leaving = node.membership.mine.status == "leaving"
-        for intended in node.store.hinted_nodes():
+        for intended in node.hinted_nodes():
             status = node.membership.status_of(intended)
-            for hint in node.store.hints(intended):
+            for hint in node.hints_for(intended):
                 if budget <= 0:
                     return
                 if status in (None, "left"):
@@ -55,7 +58,7 @@ class HintedHandoff:
         for owner in node.preference_list(hint.key):
             if owner == node.id:
                 node.merge_local(hint.key, hint.versions)
-                node.store.delete_hint(hint.intended, hint.key)
+                node.delete_hint(hint.intended, hint.key)
                 return
             if not node.suspected(owner):
                 node.send(owner, HandoffPut(hint.key, hint.versions, hint.intended))
@@ -71,8 +74,8 @@ class HintedHandoff:
 
     def handle_HandoffAck(self, src, msg) -> None:
         node = self.node
-        held = node.store.get_hint(msg.intended, msg.key)
+        held = node.hint(msg.intended, msg.key)
         if held and versions_digest(held) == msg.digest:
-            node.store.delete_hint(msg.intended, msg.key)
+            node.delete_hint(msg.intended, msg.key)
             node.count("hints_delivered")
             node.note(f"hint for {msg.intended} of {msg.key!r} delivered to {src}; deleted")

@@ -4,22 +4,15 @@ tombstones once it is safe."""
 from __future__ import annotations
 
 from ..messages import Reap, ReapTick, ReplicaGetReply, ReplicaPutAck
-from ..versions import Versioned
+from .services import NodeServices
 
 
 class Replica:
-    """Serves ``ReplicaPut``, ``ReplicaGet``, ``ReadRepair`` and ``Reap``."""
+    """Serves ``ReplicaPut``, ``ReplicaGet``, ``ReadRepair`` and ``Reap``. ``node``: the
+    :class:`NodeServices` of its node."""
 
-    def __init__(self, node):
+    def __init__(self, node: NodeServices):
         self.node = node
-
-    def versions_for(self, key: str) -> list[Versioned]:
-        """What this node can say about ``key``: its own copy and any hinted copies it keeps."""
-        store = self.node.store
-        versions = list(store.get(key))
-        for intended in store.hinted_nodes():
-            versions += store.get_hint(intended, key)
-        return self.node.versioning.reconcile(versions)
 
     def handle_ReplicaPut(self, src, msg) -> None:
         node = self.node
@@ -30,7 +23,9 @@ class Replica:
         node.send(src, ReplicaPutAck(msg.req_id, msg.key))
 
     def handle_ReplicaGet(self, src, msg) -> None:
-        self.node.send(src, ReplicaGetReply(msg.req_id, msg.key, tuple(self.versions_for(msg.key))))
+        # What this node can say about the key: its own copy and any hinted copies it keeps.
+        versions = self.node.versioning.reconcile(self.node.held(msg.key))
+        self.node.send(src, ReplicaGetReply(msg.req_id, msg.key, tuple(versions)))
 
     def handle_ReadRepair(self, src, msg) -> None:
         self.node.merge_local(msg.key, msg.versions)
@@ -53,7 +48,7 @@ class Replica:
 
     def _reap(self, key, clock) -> None:
         node = self.node
-        held = node.store.get(key)
+        held = node.versions(key)
         if len(held) == 1 and held[0].deleted and held[0].clock == clock:
             node.drop_local(key)
             node.count("tombstones_reaped")
