@@ -236,7 +236,14 @@ class AdminLeave:
 
 @dataclass(frozen=True)
 class RequestTimeout:
+    """A request this node coordinates has waited ``request_timeout_s`` for its quorum."""
     req_id: str
+
+
+@dataclass(frozen=True)
+class ForwardTimeout:
+    """A request this node forwarded has waited ``FORWARD_WAIT`` request timeouts."""
+    fwd_id: str
 
 
 @dataclass(frozen=True)
@@ -298,7 +305,7 @@ MESSAGE_TYPES: dict[str, type] = {
 }
 TIMER_TYPES: dict[str, type] = {
     cls.__name__: cls for cls in (
-        RequestTimeout, GossipTick, HandoffTick, AntiEntropyTick, RebalanceTick, ReapTick)
+        RequestTimeout, ForwardTimeout, GossipTick, HandoffTick, AntiEntropyTick, RebalanceTick, ReapTick)
 }
 _NESTED: dict[str, type] = {"MemberState": MemberState}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from dynamo_lab.messages import (ClientGet, ClientPut, ClientReply, Forward, ReplicaGet,
-                                 ReplicaGetReply, ReplicaPut, ReplicaPutAck, RequestTimeout)
+from dynamo_lab.messages import (ClientGet, ClientPut, ClientReply, Forward, ForwardTimeout,
+                                 ReplicaGet, ReplicaGetReply, ReplicaPut, ReplicaPutAck,
+                                 RequestTimeout)
 from dynamo_lab.testing import NodeHarness, UnexpectedEffect
 from dynamo_lab.vclock import VectorClock
 from dynamo_lab.versions import Versioned
@@ -61,11 +62,28 @@ def test_a_node_outside_the_top_n_forwards_with_the_writes_identity():
     h.deliver(CLIENT, ClientPut("x#3", key, ["book"]), at=1.5)
     fwd = h.expect_send(Forward, to=pref[0])
     assert fwd.msg.write_id == f"{CLIENT}:x#3" and fwd.msg.sent_at == 1.5 and not fwd.msg.retry
-    h.expect_timer(RequestTimeout, delay_s=3 * h.node.config.request_timeout_s)
+    h.expect_timer(ForwardTimeout, delay_s=3 * h.node.config.request_timeout_s)
     h.expect_nothing_else()
     h.deliver(pref[0], ClientReply(fwd.msg.fwd_id, "put", key, True, coordinator=pref[0]))
     relayed = h.expect_send(ClientReply, to=CLIENT)
     assert relayed.msg.req_id == "x#3" and relayed.msg.coordinator == pref[0]
+    h.expect_nothing_else()
+
+
+def test_a_forward_without_answer_is_retried_once_as_the_same_write_then_fails():
+    h = NodeHarness("A", MEMBERS)
+    key, pref = key_where(h, first=False)
+    h.deliver(CLIENT, ClientPut("x#4", key, ["book"]))
+    first = h.expect_send(Forward, to=pref[0])
+    timer = h.expect_timer(ForwardTimeout)
+    h.fire(timer.timer, at=3 * h.node.config.request_timeout_s)
+    retry = h.expect_send(Forward, to=pref[1])          # the first target is suspected now
+    assert retry.msg.retry and retry.msg.write_id == first.msg.write_id
+    h.fire(h.expect_timer(ForwardTimeout).timer, at=6 * h.node.config.request_timeout_s)
+    failed = h.expect_send(ClientReply, to=CLIENT)
+    assert (failed.msg.ok, failed.msg.error_kind, failed.msg.may_have_applied) == \
+        (False, "quorum", True)
+    assert pref[1] in failed.msg.error
     h.expect_nothing_else()
 
 

@@ -1,79 +1,40 @@
-"""The coordinator: client get, put and delete; forwarding; driving each request's quorum.
+"""The coordinator: client get, put and delete (the paper, 4.5 and 4.6).
 
-What a quorum decides lives in :mod:`.quorum` (sloppy quorum's choice of replicas, one small
-object per request) and :mod:`.read_repair`; this module accepts requests, sends the messages
-those decide, and answers the client.
+It accepts a client's request (or forwards it, :mod:`.forwarding`, when this node is not
+among the key's top N), sends it where sloppy quorum says (:func:`.quorum.choose_replicas`),
+feeds each reply and timeout to the request's quorum (:class:`.quorum.PutQuorum`,
+:class:`.quorum.GetQuorum`), carries out what it decides, and answers the client.
 
-Rules, in the paper's words where it has them (section 4.5, 4.6):
-
-* A request that reaches a node outside the key's top N is *forwarded* to the first node of
-  the top N it believes up. A forwarded request is always coordinated where it lands.
-* **put**: stamp a new clock (the context's, with this coordinator's entry incremented), write
-  locally, send to the rest of the first N *healthy* nodes of the preference list, answer after
-  W acknowledgements (its own included).
-* **sloppy quorum**: a top-N node believed down is skipped; the next node further down the
-  ring stands in for it and receives a *hint* naming the node it stands in for.
-* **get**: ask the same N, answer after R replies with the reconciled siblings and a context
-  (their merged clock); then, when the rest have answered or timed out, **read repair** every
-  primary replica that answered with something stale.
-* A request that cannot gather its quorum within ``request_timeout_s`` tries fallbacks for the
-  silent nodes once, then fails with a quorum error that says whether the write may have
-  applied. Silent nodes are suspected (the failure detector learns from timeouts).
-* **delete** is a put of a tombstone carrying the context's clock. When every primary has
-  acknowledged it, the tombstone is reaped after ``tombstone_grace_s`` if nobody is suspected.
-* **one write, one version**: every put and delete carries a write id, given where the client's
-  request first arrived (``client:request id``) and kept through forwards and retries. A
-  coordinator that already holds a version with that write id (a duplicated or retried
-  request) sends that version again instead of stamping a second one; for a retry (the first
-  coordinator did not answer in time, so it may have applied the write) it first reads the
-  replicas to find it.
+* **put**: stamp a new clock on top of the client's context (``versioning.new_clock``),
+  write locally, send to the other targets; the answer carries the new clock as context.
+  A write this node already stamped (same write id, :mod:`.write_ids`) is sent again as it
+  was; a *retried* one (an earlier coordinator may have applied it) is first looked for on
+  the replicas.
+* **get**: ask the targets, answer with the reconciled siblings and their merged clock as
+  context; once nobody is awaited, **read repair** (:mod:`.read_repair`) the stale primaries.
+* **delete**: a put of a tombstone. When every primary acknowledged it for itself, the
+  tombstone is reaped after ``tombstone_grace_s`` (see the replica).
+* Silent targets are suspected: the failure detector learns from timeouts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Optional
 
 from ..errors import ClientError
 from ..hashing import check_key
-from ..messages import (ClientDelete, ClientGet, ClientPut, ClientReply, Forward, ReadRepair,
-                        ReapTick, ReplicaGet, ReplicaPut, RequestTimeout)
-from ..versions import (MAX_WRITE_ID_CHARS, Versioned, check_value, decode_context,
-                        distinct_writes, encode_context)
+from ..messages import (ClientDelete, ClientGet, ClientPut, ClientReply, Forward, ForwardTimeout,
+                        ReadRepair, ReapTick, ReplicaGet, ReplicaPut, RequestTimeout)
+from ..versions import Versioned, check_value, decode_context, distinct_writes, encode_context
+from .forwarding import Forwarding
 from .quorum import Answer, Fail, Finish, GetQuorum, Quorum, Retry, stand_ins
 from .services import NodeServices
-
-#: How many recent writes a coordinator remembers by write id (beyond what its store shows).
-RECENT_WRITES = 4096
-#: A forward waits this many request timeouts for its answer before the sender retries
-#: elsewhere; one older than FORWARD_START_BUDGET of them when it arrives (the receiver was
-#: stopped, or the network held it) is refused, so that it is not applied beside the retry.
-FORWARD_WAIT = 3
-FORWARD_START_BUDGET = 2
-
+from .write_ids import RecentWrites, write_id_for
 
 #: The kind of each client request, as replies and notes name it.
 KINDS = {ClientGet: "get", ClientPut: "put", ClientDelete: "delete"}
-
-
-def write_id_for(client: str, req_id: str) -> str:
-    """The id of a client's write: ``client:request id`` (hashed if that is too long)."""
-    wid = f"{client}:{req_id}"
-    if len(wid) > MAX_WRITE_ID_CHARS:
-        wid = "h:" + hashlib.sha256(wid.encode("utf-8", "surrogatepass")).hexdigest()
-    return wid
-
-
-class Forwarded(NamedTuple):
-    """A request this node passed to another coordinator and waits to relay the answer of."""
-    client: str
-    request: object
-    target: str
-    retried: bool
-    write_id: Optional[str]
 
 
 @dataclass
@@ -104,9 +65,8 @@ class Coordinator:
         self.get_quorum = node.parts.get_quorum
         self.read_repairs = node.parts.read_repair
         self.pending: dict[str, Coordinating] = {}
-        self.forwards: dict[str, Forwarded] = {}
-        # write id -> (key, version) of the writes coordinated here lately
-        self.recent: OrderedDict[str, tuple[str, Versioned]] = OrderedDict()
+        self.recent = RecentWrites()
+        self.forwarding = Forwarding(node, self.accept, self._fail_forward, self._new_id)
         self._seq = 0
 
     def _new_id(self) -> str:
@@ -125,23 +85,19 @@ class Coordinator:
         self.accept(src, msg)
 
     def handle_Forward(self, src, msg: Forward) -> None:
-        node = self.node
-        age = node.now - msg.sent_at
-        if msg.sent_at and age > FORWARD_START_BUDGET * node.config.request_timeout_s:
-            kind = KINDS[type(msg.request)]
-            node.count("forwards_expired")
-            node.note(f"forward {msg.fwd_id} from {src} arrived {age:.3f} s after it was sent; "
-                      f"its sender has given up on it: not applied")
-            node.send(src, ClientReply(msg.fwd_id, kind, str(msg.request.key), False,
-                                       coordinator=node.id, error_kind="expired",
-                                       error=f"the forward reached {node.id} too late; nothing "
-                                             f"was applied"))
-            return
-        self.accept(src, dataclasses.replace(msg.request, req_id=msg.fwd_id), forwarded=True,
-                    retried=msg.retry, write_id=msg.write_id or write_id_for(src, msg.fwd_id))
+        if not self.forwarding.too_late(src, msg, KINDS[type(msg.request)]):
+            self.accept(src, dataclasses.replace(msg.request, req_id=msg.fwd_id), forwarded=True,
+                        retried=msg.retry, write_id=msg.write_id or write_id_for(src, msg.fwd_id))
+
+    def handle_ClientReply(self, src, msg: ClientReply) -> None:
+        self.forwarding.on_reply(src, msg)
+
+    def handle_ForwardTimeout(self, _src, timer: ForwardTimeout) -> None:
+        self.forwarding.on_timeout(timer.fwd_id)
 
     def accept(self, client: str, msg, forwarded: bool = False, retried: bool = False,
                write_id: Optional[str] = None, avoid: Optional[str] = None) -> None:
+        """Check a request, then forward it or coordinate it here."""
         node = self.node
         kind = KINDS[type(msg)]
         if write_id is None and kind != "get":
@@ -161,34 +117,12 @@ class Coordinator:
         pref = node.preference_list(key)
         if not pref:
             self._fail(client, msg, key, 0, 0, False, "this node knows no ring yet")
-            return
-        if not forwarded and node.id not in pref:
-            target = next((p for p in pref if not node.suspected(p) and p != avoid), None)
-            if target is not None:
-                fwd = self._new_id()
-                self.forwards[fwd] = Forwarded(client, msg, target, retried, write_id)
-                node.send(target, Forward(fwd, dataclasses.replace(msg, req_id=fwd), write_id,
-                                          retry=retried, sent_at=node.now))
-                node.set_timer(FORWARD_WAIT * node.config.request_timeout_s, RequestTimeout(fwd))
-                node.note(f"{kind} {key!r}: not in its top {len(pref)} {pref}; forwarded to {target}")
-                return
-        if kind == "get":
-            self.start_get(client, msg, key, pref)
-        else:
-            self.start_put(client, msg, key, ctx, pref, write_id, look_first=retried)
-
-    def handle_ClientReply(self, src, msg: ClientReply) -> None:
-        """The answer to a request this node forwarded: relay it to the client (or, when the
-        forward arrived too late to be applied, try once more elsewhere)."""
-        fwd = self.forwards.pop(msg.req_id, None)
-        if fwd is None:
-            self.node.note(f"late reply {msg.req_id} from {src} ignored (already answered)")
-            return
-        if msg.error_kind == "expired" and not fwd.retried:
-            self.node.note(f"{src} got the forward too late; trying again elsewhere")
-            self.accept(fwd.client, fwd.request, retried=True, write_id=fwd.write_id, avoid=src)
-            return
-        self.node.send(fwd.client, dataclasses.replace(msg, req_id=fwd.request.req_id))
+        elif (forwarded or node.id in pref or not self.forwarding.forward(
+                client, msg, kind, pref, retried, write_id, avoid)):
+            if kind == "get":
+                self.start_get(client, msg, key, pref)
+            else:
+                self.start_put(client, msg, key, ctx, pref, write_id, look_first=retried)
 
     # -- where a request goes -------------------------------------------------------------
 
@@ -245,7 +179,8 @@ class Coordinator:
                        f"only {len(targets)} replicas believed up; nothing was written")
             return
         local = node.held(key)
-        version = self._already_written(write_id, key, kind, value, ctx, local + list(found))
+        version = self.recent.find(write_id, key, kind == "delete", value, ctx,
+                                   local + list(found))
         if version is None and look_first:
             node.note(f"{kind} {key!r}: a retry of write {write_id}; reading the replicas for "
                       f"it before stamping it")
@@ -255,9 +190,7 @@ class Coordinator:
         if version is None:
             clock = node.versioning.new_clock(ctx, node.id, node.now, local)
             version = Versioned(value, clock, deleted=(kind == "delete"), write_id=write_id)
-            self.recent[write_id] = (key, version)
-            if len(self.recent) > RECENT_WRITES:
-                self.recent.popitem(last=False)
+            self.recent.remember(write_id, key, version)
         else:
             node.count("duplicate_writes")
             node.note(f"{kind} {key!r}: write {write_id} is already stamped {version.clock}; "
@@ -270,20 +203,6 @@ class Coordinator:
         if node.id in targets:
             self._write_here(key, version, targets[node.id])
         self._start(op)
-
-    def _already_written(self, write_id, key, kind, value, ctx, local) -> Optional[Versioned]:
-        """The version this write was stamped with before (a retried or duplicated request),
-        if this node remembers it or holds it; None for a new write."""
-        deleted = kind == "delete"
-
-        def same(v: Versioned) -> bool:
-            return (v.write_id == write_id and v.deleted == deleted
-                    and (deleted or v.value == value) and v.clock.descends(ctx))
-
-        seen = self.recent.get(write_id)
-        if seen is not None and seen[0] == key and same(seen[1]):
-            return seen[1]
-        return next((v for v in local if same(v)), None)
 
     def _write_here(self, key, version, hint) -> None:
         if hint is None:
@@ -326,19 +245,6 @@ class Coordinator:
 
     def handle_RequestTimeout(self, _src, timer: RequestTimeout) -> None:
         node = self.node
-        fwd = self.forwards.pop(timer.req_id, None)
-        if fwd is not None:
-            node.membership.timed_out(fwd.target, node.now)
-            if not fwd.retried:
-                # The target is now suspected: try once more (the next top-N node, or here),
-                # as the same write: if the target did apply it, it is not applied twice.
-                node.note(f"{fwd.target} did not answer a forwarded request; trying again")
-                self.accept(fwd.client, fwd.request, retried=True, write_id=fwd.write_id)
-                return
-            request = fwd.request
-            self._fail(fwd.client, request, request.key, 1, 0, not isinstance(request, ClientGet),
-                       f"forwarded to {fwd.target}, which did not answer")
-            return
         op = self.pending.get(timer.req_id)
         if op is None:
             return
@@ -420,6 +326,9 @@ class Coordinator:
                 node.merge_local(op.key, merged)
             else:
                 node.send(replica, ReadRepair(op.key, tuple(merged)))
+
+    def _fail_forward(self, client, request, detail: str, may_have_applied: bool) -> None:
+        self._fail(client, request, request.key, 1, 0, may_have_applied, detail)
 
     def _fail(self, client, request, key, needed, got, may_have_applied, detail) -> None:
         self.node.count("quorum_failures")
