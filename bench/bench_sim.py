@@ -7,7 +7,8 @@ import time
 
 from dynamo_lab.campaign import run_campaign
 from dynamo_lab.messages import ClientGet
-from dynamo_lab.sim.simulator import FaultConfig, Simulator
+from dynamo_lab.faults import FaultConfig
+from dynamo_lab.sim.simulator import Simulator
 
 
 class _Echo:

@@ -14,7 +14,8 @@ from .versions import (Versioned, decode_context, encode_context, live_values, m
 from .merkle import MerkleDiff, MerkleTree, full_sync_cost, merkle_diff
 from .storage import Hint, MemoryStore, SqliteStore, Store
 from .node import Node, NodeConfig, Parts, Versioning
-from .sim.simulator import FaultConfig, Simulator
+from .faults import FaultConfig
+from .sim.simulator import Simulator
 from .client import Client, GetResult, PutResult
 from .cluster import Cluster, SimCluster
 from .checker import History, Violation, check_history

@@ -26,7 +26,7 @@ from typing import Optional
 
 from .checker import Violation
 from .cluster import SimCluster
-from .sim.simulator import FaultConfig
+from .faults import FaultConfig
 
 
 @dataclass

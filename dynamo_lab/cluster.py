@@ -20,11 +20,13 @@ from typing import Any, Iterable, Optional
 from .checker import History, check_history
 from .client import Client, Operation, result_from_reply, validate_request
 from .errors import ConfigError, QuorumError
-from .messages import ClientDelete, ClientGet, ClientPut, ClientReply
+from .faults import FaultConfig
+from .messages import ClientReply
 from .node import Node, NodeConfig, Parts
 from .node.common import default_tokens
 from .ring import Ring
-from .sim.simulator import FaultConfig, NodeHost, Simulator
+from .runtime import client_request, client_timeout_s, no_reply
+from .sim.simulator import NodeHost, Simulator
 from .storage import MemoryStore, SqliteStore, Store
 from .versions import Versioned
 
@@ -260,7 +262,7 @@ class SimCluster(Cluster):
         if not host.alive:
             raise ConfigError(f"{name} is down: restart it so it can hand off its data first")
         self.sim.trace.add(self.sim.now, "leave", name)
-        host._apply(host.node.on_message("admin", AdminLeave(), host.local_time()))
+        host.step("admin leave", host.node.on_message, "admin", AdminLeave())
         finished = self.sim.run_until(self.sim.now + timeout_s,
                                       stop=lambda: host.node is None or host.node.left)
         if not finished:
@@ -299,21 +301,16 @@ class SimCluster(Cluster):
         op.started = self.sim.now
         op.record = self.history.start(client.name, op.kind, op.key, op.value, self.sim.now)
         ep.pending[op.req_id] = op
-        msg = {"get": lambda: ClientGet(op.req_id, op.key),
-               "put": lambda: ClientPut(op.req_id, op.key, op.value, op.context),
-               "delete": lambda: ClientDelete(op.req_id, op.key, op.context)}[op.kind]()
+        msg = client_request(op.kind, op.req_id, op.key, op.value, op.context)
         self.sim.trace.add(self.sim.now, "client_start", ep.name,
                            detail=f"{op.kind} {op.key!r} via {op.via}")
         self.sim.send(ep.name, op.via, msg)
-        timeout = 4 * self.config.request_timeout_s + 1.0
-        self.sim.schedule(timeout, lambda: self._timeout(ep, op))
+        self.sim.schedule(client_timeout_s(self.config), lambda: self._timeout(ep, op))
 
     def _timeout(self, ep: _ClientEndpoint, op: Operation) -> None:
         if ep.pending.pop(op.req_id, None) is None:
             return
-        err = QuorumError(op.kind, op.key, 1, 0, op.kind != "get",
-                          f"no reply from {op.via} (down or unreachable)")
-        self._finish(op, None, err)
+        self._finish(op, None, no_reply(op.kind, op.key, op.via, "down or unreachable"))
 
     def _finish(self, op: Operation, reply: Optional[ClientReply], error) -> None:
         self.sim.trace.add(self.sim.now, "client_end", f"client:{op.client}",

@@ -8,7 +8,8 @@ import pytest
 
 import dynamo_lab as dl
 from dynamo_lab.messages import ClientGet
-from dynamo_lab.sim.simulator import FaultConfig, Simulator
+from dynamo_lab.faults import FaultConfig
+from dynamo_lab.sim.simulator import Simulator
 from dynamo_lab.sim.trace import SHIVIZ_REGEX
 
 

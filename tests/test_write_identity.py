@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dynamo_lab as dl
 from dynamo_lab.checker import OpRecord, check_key_history
-from dynamo_lab.sim.simulator import FaultConfig
+from dynamo_lab.faults import FaultConfig
 from dynamo_lab.vclock import VectorClock
 from dynamo_lab.versions import Versioned, distinct_writes, reconcile
 
