@@ -1,4 +1,4 @@
-"""ipywidgets for the labs, built on the pure drawing functions of :mod:`dynamo_lab.viz.draw`.
+"""ipywidgets for the labs, built on the pure drawing functions of :mod:`dynamo_lab.viz`.
 
 Every widget is a small class:
 
@@ -17,7 +17,6 @@ Every widget is a small class:
 from __future__ import annotations
 
 import abc
-
 import base64
 import html
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -30,7 +29,11 @@ from ..merkle import MerkleTree, merkle_diff
 from ..ring import Ring
 from ..vclock import VectorClock
 from ..versions import Versioned
-from . import draw as D
+from .common import VizFigure, figure_png
+from .merkle import draw_merkle_diff
+from .messages import CONTEXT_KINDS, draw_spacetime, events_of, match_messages, message_keys
+from .ring import coordinators, draw_load, draw_ring
+from .versions import draw_version_dag, kept_versions, version_dag
 
 __all__ = ["RingWidget", "VersionDagWidget", "SpaceTimeWidget", "MerkleDiffWidget"]
 
@@ -55,7 +58,7 @@ class _FigureWidget(abc.ABC):
         """Redraw now from the current state (the controls call this on every change)."""
         try:
             fig = self._draw()
-            png = D.figure_png(fig)
+            png = figure_png(fig)
         except Exception as exc:  # a student's code may raise anything: show it, keep going
             self.error = f"{type(exc).__name__}: {exc}"
             self.out.outputs = ({"output_type": "stream", "name": "stderr",
@@ -171,8 +174,7 @@ class RingWidget(_FigureWidget):
         return self.ring_factory(list(nodes), self.vnodes)
 
     def _coordinators(self, ring: Any) -> dict[str, str]:
-        pairs = D.ring_tokens(ring)
-        return {k: D._coordinator(ring, pairs, k) for k in self.keys}
+        return coordinators(ring, self.keys)
 
     def _say(self, text: str, error: bool = False) -> None:
         color = "#b00020" if error else "#333333"
@@ -243,12 +245,12 @@ class RingWidget(_FigureWidget):
         return self._change([x for x in self.nodes if x != name], "remove", name)
 
     def _draw(self) -> Figure:
-        fig = D.VizFigure(figsize=(12.5, 5.6), dpi=100)
+        fig = VizFigure(figsize=(12.5, 5.6), dpi=100)
         grid = fig.add_gridspec(1, 2, width_ratios=[1.5, 1.0], wspace=0.45)
         ring_ax, load_ax = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-        D.draw_ring(self.ring, keys=self.keys, highlight_key=self.key, n=min(self.n, len(self.nodes)),
+        draw_ring(self.ring, keys=self.keys, highlight_key=self.key, n=min(self.n, len(self.nodes)),
                     moved=list(self.moved), ax=ring_ax)
-        D.draw_load(self.ring, ax=load_ax)
+        draw_load(self.ring, ax=load_ax)
         return fig
 
 
@@ -285,8 +287,9 @@ class VersionDagWidget(_FigureWidget):
     description)``. ``payload`` is what appeared at that step: a list of
     :class:`~dynamo_lab.Versioned` (named ``v1, v2, ...`` in order of first appearance) or of
     ``(label, Versioned)`` pairs, a single Versioned (named by the step label), or a string
-    (a step that only explains). The output of :func:`~dynamo_lab.viz.paper_d1_d5` and of
-    :func:`~dynamo_lab.viz.paper_d1_d5_steps` are scenarios.
+    (a step that only explains). The output of
+    :func:`~dynamo_lab.labs.lab2_vector_clocks.story.paper_d1_d5` and of
+    :func:`~dynamo_lab.labs.lab2_vector_clocks.story.paper_d1_d5_steps` are scenarios.
 
     Controls: ``step_slider`` (1..number of steps), ``prev_button``, ``next_button``. State:
     ``step`` (settable), ``versions`` (every ``(label, version)`` seen up to the step; a
@@ -353,7 +356,7 @@ class VersionDagWidget(_FigureWidget):
             for lab, v in new:
                 seen.setdefault(lab, v)
         self.versions: list[tuple[str, Any]] = list(seen.items())
-        self.kept = D._maximal(D.version_dag(self.versions)) if self.versions else []
+        self.kept = kept_versions(version_dag(self.versions)) if self.versions else []
         label, _new, text = self.steps[self.step - 1]
         kept = ", ".join(self.kept) if self.kept else "nothing yet"
         self.caption.value = (f"<b>Step {self.step}/{len(self.steps)}: {html.escape(label)}</b>"
@@ -368,7 +371,7 @@ class VersionDagWidget(_FigureWidget):
             self.out.outputs = ()
 
     def _draw(self) -> Figure:
-        return D.draw_version_dag(self.versions)
+        return draw_version_dag(self.versions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,8 +397,8 @@ class SpaceTimeWidget(_FigureWidget):
 
     def __init__(self, cluster_or_events: Any, key: Optional[str] = None):
         super().__init__()
-        self.events = D._events_of(cluster_or_events)
-        self._all_messages = D.match_messages(self.events)
+        self.events = events_of(cluster_or_events)
+        self._all_messages = match_messages(self.events)
         self.key_box = W.Text(value=key or "", description="key", continuous_update=False,
                               placeholder="empty: every message")
         self.window_slider = W.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.001,
@@ -423,7 +426,7 @@ class SpaceTimeWidget(_FigureWidget):
     def _reset_window(self) -> None:
         key = self.key
         self.messages = [m for m in self._all_messages
-                         if key is None or key in D._msg_keys(m.send.msg)]
+                         if key is None or key in message_keys(m.send.msg)]
         times = [m.send.time for m in self.messages] or [e.time for e in self.events] or [0.0]
         lo, hi = min(times), max(times)
         if hi <= lo:
@@ -452,8 +455,8 @@ class SpaceTimeWidget(_FigureWidget):
         # Only the events near the window (plus every crash/restart/partition, which decide
         # how lifelines look), so a long trace draws as fast as a short one.
         near = [e for e in self.events
-                if start <= e.time <= end + 30.0 or e.kind in D._CONTEXT_KINDS]
-        return D.draw_spacetime(near, key=self.key, start=start, end=end)
+                if start <= e.time <= end + 30.0 or e.kind in CONTEXT_KINDS]
+        return draw_spacetime(near, key=self.key, start=start, end=end)
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,4 +494,4 @@ class MerkleDiffWidget(_FigureWidget):
         return self.depth_slider.value
 
     def _draw(self) -> Figure:
-        return D.draw_merkle_diff(self.tree_a, self.tree_b, max_depth=self.max_depth)
+        return draw_merkle_diff(self.tree_a, self.tree_b, max_depth=self.max_depth)
