@@ -193,6 +193,30 @@ def test_draw_load_bars_and_fair_share():
         draw_load({})
 
 
+def test_a_ring_without_answers_is_answered_by_the_reference_ring():
+    from dynamo_lab.viz.ring import coordinators
+    nodes = ["A", "B", "C", "D"]
+    ref = dl.Ring(nodes, vnodes=4)
+    assert coordinators(TokensOnly(nodes, 4), KEYS) == {k: ref.coordinator(k) for k in KEYS}
+    # RepeatingRing answers preference_list itself but has no coordinator.
+    assert coordinators(RepeatingRing(nodes, 4), KEYS[:5]) == {k: ref.coordinator(k) for k in KEYS[:5]}
+
+    class Collided:
+        tokens = [(7, "A"), (7, "B")]   # two nodes on one token: A's arc is the whole ring
+
+    assert one(draw_load(Collided()), "load:A").get_height() == pytest.approx(1.0)
+    assert one(draw_load(Collided()), "load:B").get_height() == 0
+
+
+def test_lab2_story_lives_with_lab2_and_is_still_importable_from_viz():
+    from dynamo_lab import viz
+    from dynamo_lab.labs.lab2_vector_clocks import story
+    assert viz.paper_d1_d5 is story.paper_d1_d5 is paper_d1_d5
+    assert viz.paper_d1_d5_steps is story.paper_d1_d5_steps
+    with pytest.raises(AttributeError):
+        viz.no_such_picture
+
+
 def test_draw_load_spread_lines():
     v = [1, 4, 16, 64]
     formula = [math.sqrt(4 / (5 * x + 1)) for x in v]
