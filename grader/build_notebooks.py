@@ -1,7 +1,8 @@
 """Write the solution notebooks (``solutions/<lab>/<name>.ipynb``) from readable cell files.
 
 The committed ``.ipynb`` files are what nbgrader uses; this script is how they are written, so
-that a lab is edited as plain text (``grader/cells/<lab>/<name>.cells``) and reviewed as a diff.
+that a lab is edited as plain text (``dynamo_lab/labs/<lab>/<name>.cells``, in the lab's folder)
+and reviewed as a diff.
 A ``.cells`` file is a list of cells, each opened by a header line:
 
 ``%% markdown``
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CELLS_DIR = ROOT / "grader" / "cells"
 SOLUTIONS_DIR = ROOT / "solutions"
 
 _HEADER = re.compile(r"^%% (markdown|code|setup|answer|test)((?: +[a-z]+=[^ ]+)*) *$")
@@ -117,9 +117,9 @@ def dumps(nb: dict[str, Any]) -> str:
 
 
 def sources() -> list[tuple[Path, Path]]:
-    """``(cells file, solution notebook)`` for every lab, sorted."""
-    return [(path, SOLUTIONS_DIR / path.parent.name / (path.stem + ".ipynb"))
-            for path in sorted(CELLS_DIR.glob("*/*.cells"))]
+    """``(cells file, solution notebook)`` for every lab of the registry, in course order."""
+    from dynamo_lab.labs import labs
+    return [(lab.cells_file, SOLUTIONS_DIR / lab.id / f"{lab.notebook}.ipynb") for lab in labs()]
 
 
 def build(check: bool = False) -> list[Path]:

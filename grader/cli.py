@@ -9,7 +9,7 @@
     python -m grader selfcheck                     # solutions: full marks; releases: zero
     python -m grader similarity LAB                # copied code, side by side
     python -m grader report LAB                    # the class report of one lab
-    python -m grader build                         # solutions/*.ipynb from grader/cells/
+    python -m grader build                         # solutions/*.ipynb from each lab's .cells
 
 Every command takes ``--course-dir`` (default ``grader/course``, or ``$DYNAMO_LAB_COURSE_DIR``)
 and ``--lab`` (repeatable; default: every lab).
@@ -229,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
                        help="solutions score full marks, releases zero, labs/ up to date")
     s.set_defaults(func=cmd_selfcheck)
 
-    s = sub.add_parser("build", help="write solutions/*.ipynb from grader/cells/")
+    s = sub.add_parser("build", help="write solutions/*.ipynb from each lab's .cells file")
     s.add_argument("--check", action="store_true", help="only report notebooks out of date")
     s.set_defaults(func=cmd_build)
     return p

@@ -39,9 +39,10 @@ def default_course_dir() -> Path:
 
 
 def lab_ids(source_dir: Path = SOLUTIONS_DIR) -> list[str]:
-    """Every lab: a folder of ``solutions/`` holding at least one notebook, sorted."""
-    return sorted(p.name for p in source_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.ipynb")))
+    """Every lab of the registry (:mod:`dynamo_lab.labs`) whose folder in ``source_dir`` holds
+    a notebook, in course order."""
+    from dynamo_lab.labs import labs
+    return [lab.id for lab in labs() if any((source_dir / lab.id).glob("*.ipynb"))]
 
 
 def lab_notebooks(lab: str, source_dir: Path = SOLUTIONS_DIR) -> list[str]:

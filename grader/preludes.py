@@ -1,7 +1,8 @@
 """What each lab hands the student's code in the sandbox: the helpers of its setup cells, and
 nothing of the reference implementation.
 
-A lab's prelude is run in the sandbox before the student's answer cells. It must define every
+A lab's prelude (``sandbox_prelude`` in its spec, ``dynamo_lab/labs/<lab>/__init__.py``) is run
+in the sandbox before the student's answer cells. It must define every
 name the answer cells may use from the lab's setup cells (``key_hash``, ``vnode_token``,
 ``Version``, ``BEFORE`` ...), written with the standard library only. ``tests/test_sandbox.py``
 checks each prelude against the reference (same hashes, same types) and that the solutions
@@ -22,26 +23,8 @@ def _hashing_source() -> str:
                         "class InvalidKey(ValueError):\n    pass")
 
 
-LAB1 = '''
-import statistics
-from bisect import bisect_left
-
-
-def vnode_token(node, i):
-    return key_hash(f"{node}#{i}")
-'''
-
-LAB2 = '''
-Version = __wire__["Version"]
-BEFORE, AFTER, EQUAL, CONCURRENT = "before", "after", "equal", "concurrent"
-'''
-
-PRELUDES = {"lab1_consistent_hashing": LAB1, "lab2_vector_clocks": LAB2}
-
-
-def prelude(lab: str) -> str:
-    """The prelude of ``lab``: the key hash, then the lab's own helpers. Raises ``KeyError``
-    naming the labs that have one."""
-    if lab not in PRELUDES:
-        raise KeyError(f"no sandbox prelude for lab {lab!r}; labs with one: {sorted(PRELUDES)}")
-    return _hashing_source() + "\n" + PRELUDES[lab]
+def prelude(lab_id: str) -> str:
+    """The prelude of a lab: the key hash, then the lab's own helpers (its spec's
+    ``sandbox_prelude``). Raises ``KeyError`` naming the labs."""
+    from dynamo_lab.labs import lab
+    return _hashing_source() + "\n" + lab(lab_id).sandbox_prelude

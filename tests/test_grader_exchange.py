@@ -43,7 +43,7 @@ def test_a_student_on_a_hub_fetches_submits_and_gets_feedback(tmp_path):
         assert (submitted / "submission_secret.txt").is_file()
         summary = course.autograde(course.dir / "submitted", labs=[LAB2], workers=1,
                                    progress=False)
-        assert [(r["student"], r["score"]) for r in summary.rows] == [("alice", 18)]
+        assert [(r["student"], r["score"]) for r in summary.rows] == [("alice", fx.POINTS[fx.LAB2])]
         assert (submitted / "submission_secret.txt").is_file(), "autograde lost the secret"
         run = course.feedback([LAB2])
         assert run.problems == []

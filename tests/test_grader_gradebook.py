@@ -93,17 +93,17 @@ def graded(tmp_path_factory, request):
 
 def test_regrading_one_student_leaves_the_others_alone(graded):
     first = {r["student"]: r["score"] for r in graded["first"]}
-    assert first == {"lovelaceada_1234": 18, "turingalan_77": pytest.approx(11 * 0.9)}
-    assert [(r["student"], r["score"]) for r in graded["again"]] == [("turingalan_77", pytest.approx(16.2))]
+    assert first == {"lovelaceada_1234": fx.POINTS[LAB2], "turingalan_77": pytest.approx(11 * 0.9)}
+    assert [(r["student"], r["score"]) for r in graded["again"]] == [("turingalan_77", pytest.approx(0.9 * fx.POINTS[LAB2]))]
     rows = {r["student"]: r for r in csv.DictReader(graded["csv"].splitlines())}
     assert set(rows) == {"lovelaceada_1234", "turingalan_77", "Grace_Hopper_4242"}
-    assert rows["turingalan_77"][LAB2] == "16.2"
+    assert rows["turingalan_77"][LAB2] == f"{0.9 * fx.POINTS[LAB2]:g}"
 
 
 def test_a_late_notebook_loses_what_the_policy_says_and_shows_it(graded):
     rows = {r["student"]: r for r in csv.DictReader(graded["csv"].splitlines())}
-    assert "late-penalty:-1.8" in rows["turingalan_77"][f"{LAB2}:flags"]
-    assert rows["Grace_Hopper_4242"][LAB2] == "18", "no time, no LATE_: not late"
+    assert f"late-penalty:-{0.1 * fx.POINTS[LAB2]:g}" in rows["turingalan_77"][f"{LAB2}:flags"]
+    assert rows["Grace_Hopper_4242"][LAB2] == f"{fx.POINTS[LAB2]}", "no time, no LATE_: not late"
 
 
 def test_the_export_keeps_lms_identity_apart_and_shows_overrides_and_lateness(graded):
@@ -112,23 +112,23 @@ def test_the_export_keeps_lms_identity_apart_and_shows_overrides_and_lateness(gr
     ada, alan = rows["lovelaceada_1234"], rows["turingalan_77"]
     assert (ada["name"], ada["lms"], ada["lms_user_id"]) == ("lovelaceada", "canvas", "1234")
     assert rows["Grace_Hopper_4242"]["lms"] == "moodle"
-    assert ada[LAB2] == "17.5" and "manual:merge_carts_keeps_every_item=0.5 (auto 1)" in ada[f"{LAB2}:flags"]
+    assert ada[LAB2] == f"{fx.POINTS[LAB2] - 0.5:g}" and "manual:merge_carts_keeps_every_item=0.5 (auto 1)" in ada[f"{LAB2}:flags"]
     assert "late" in alan[f"{LAB2}:flags"]
     first = {r["student"]: r for r in graded["first"]}
     assert "upgraded-from-nbformat-3" in first["turingalan_77"]["flags"]    # graded, not 0
-    assert ada["max"] == "18"
+    assert ada["max"] == f"{fx.POINTS[LAB2]}"
     assert not any(h.startswith(f"{LAB2}/") for h in rows["lovelaceada_1234"]), "per test only on request"
 
 
 def test_canvas_and_moodle_files_have_the_headers_their_import_documents(graded):
     canvas = list(csv.reader(graded["canvas"].splitlines()))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", LAB2]
-    assert canvas[1][0] == "Points Possible" and canvas[1][-1] == "18"
-    assert sorted((r[1], r[-1]) for r in canvas[2:]) == [("1234", "17.5"), ("77", "16.2")]
+    assert canvas[1][0] == "Points Possible" and canvas[1][-1] == f"{fx.POINTS[LAB2]}"
+    assert sorted((r[1], r[-1]) for r in canvas[2:]) == [("1234", f"{fx.POINTS[LAB2] - 0.5:g}"), ("77", f"{0.9 * fx.POINTS[LAB2]:g}")]
     assert any("Grace_Hopper_4242" in p for p in graded["canvas_problems"])
     moodle = list(csv.reader(graded["moodle"].splitlines()))
     assert moodle[0] == ["Identifier", "Full name", "Grade", "Maximum Grade", "Feedback comments"]
-    assert moodle[1][:4] == ["Participant 4242", "Grace Hopper", "18", "18"]
+    assert moodle[1][:4] == ["Participant 4242", "Grace Hopper", *[f"{fx.POINTS[LAB2]}"] * 2]
 
 
 def test_a_bad_due_date_or_fraction_says_what_to_write():

@@ -19,6 +19,7 @@ from fixtures.submissions import grader_fixtures as fx  # tests/ is on sys.path 
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB2 = fx.LAB2
+FULL = fx.POINTS[LAB2]
 pytestmark = pytest.mark.slow
 
 CHECKS = ["check_increment", "check_merge", "check_compare_ordered", "check_compare_concurrent",
@@ -33,7 +34,7 @@ def blank_with(code: str) -> dict:
 
 
 def correct_with(code: str) -> dict:
-    """A correct submission (it scores 18) with ``code`` after the merge_carts answer."""
+    """A correct submission (it scores full marks) with ``code`` after the merge_carts answer."""
     nb = fx.answered(LAB2)
     for cell in nb["cells"]:
         if fx._gid(cell) == "merge_carts":
@@ -44,7 +45,7 @@ def correct_with(code: str) -> dict:
 def hostile(course: Path) -> dict[str, tuple[dict, float]]:
     """student -> (notebook, the score it must get)."""
     return {
-        "victim": (fx.answered(LAB2), 18),
+        "victim": (fx.answered(LAB2), FULL),
         "patches-kernel": (blank_with(f'''
 import builtins, sys, types
 try:
@@ -64,7 +65,7 @@ import importlib.util
 spec = importlib.util.spec_from_file_location("vc", "{ROOT}/dynamo_lab/vclock.py")
 vc = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(vc)
-exec(open("{ROOT}/dynamo_lab/grading.py").read())
+exec(open("{ROOT}/dynamo_lab/grading/__init__.py").read())
 
 def increment(clock, node):
     return vc.VectorClock(clock).increment(node).counters()
@@ -95,8 +96,8 @@ for path in ("{ROOT}/grader/trusted.py", "{course}/gradebook.db"):
     except OSError:
         pass
 '''), 0),
-        "memory-bomb": (correct_with("_hog = bytearray(6 * 1024 ** 3)\n"), 18),
-        "output-bomb": (correct_with("print('x' * 100_000_000)\n"), 18),
+        "memory-bomb": (correct_with("_hog = bytearray(6 * 1024 ** 3)\n"), FULL),
+        "output-bomb": (correct_with("print('x' * 100_000_000)\n"), FULL),
         "escapes": (correct_with('''
 import os, subprocess
 subprocess.Popen(["sleep", "3600"], start_new_session=True)
@@ -105,10 +106,10 @@ if os.fork() == 0:
     if os.fork() == 0:
         os.execvp("sleep", ["sleep", "3601"])
     os._exit(0)
-'''), 18),
+'''), FULL),
         "hangs-top-level": (fx.hangs_at_top_level(), 17),
         "poisons-feedback": (with_note("My notes: the tests live between ### BEGIN HIDDEN TESTS "
-                                       "and ### END HIDDEN TESTS, or just ### BEGIN HIDDEN TESTS"), 18),
+                                       "and ### END HIDDEN TESTS, or just ### BEGIN HIDDEN TESTS"), FULL),
     }
 
 

@@ -53,22 +53,22 @@ def test_counts_mean_and_median_are_those_of_the_gradebook(made):
     assert set(scores) == set(ic.STUDENTS)
     data = made["data"]
     assert data["graded"] == len(ic.STUDENTS) == 7
-    assert data["max"] == 18
+    assert data["max"] == fx.POINTS[fx.LAB2]
     assert data["mean"] == pytest.approx(statistics.fmean(scores.values()))
     assert data["median"] == statistics.median(scores.values())
     assert data["full_marks"] == 3 and scores["release"] == 0
     assert data["scores"] == scores
-    assert f"{LAB2}: 7 graded; mean {data['mean']:.1f}, median {data['median']:g} of 18" in made["text"]
+    assert f"{LAB2}: 7 graded; mean {data['mean']:.1f}, median {data['median']:g} of {fx.POINTS[fx.LAB2]}" in made["text"]
     counts = {v: list(scores.values()).count(v) for v in scores.values()}
     assert data["distribution"] == [[v, counts[v]] for v in sorted(counts)]
-    assert data["distribution"][0] == [0, 1] and data["distribution"][-1] == [18, 3]
-    assert "scores (students): 0 (1)  " in made["text"] and made["text"].count("18 (3)") == 1
+    assert data["distribution"][0] == [0, 1] and data["distribution"][-1] == [fx.POINTS[fx.LAB2], 3]
+    assert "scores (students): 0 (1)  " in made["text"] and made["text"].count(f"{fx.POINTS[fx.LAB2]} (3)") == 1
 
 
 def test_pass_rate_per_test_with_its_points(made):
     tests = {t["test"]: t for t in made["data"]["tests"]}
     assert list(tests)[0] == "increment_bumps_only_the_coordinator"
-    assert sum(t["points"] for t in tests.values()) == 18
+    assert sum(t["points"] for t in tests.values()) == fx.POINTS[fx.LAB2]
     # min-merge and the release lose merge; everyone but the release passes increment
     assert (tests["merge_is_the_pointwise_maximum"]["passed"], tests["merge_is_the_pointwise_maximum"]["points"]) == (5, 2)
     assert tests["increment_bumps_only_the_coordinator"]["passed"] == 6

@@ -72,7 +72,7 @@ def test_every_submission_was_found_and_graded(graded):
 
 @pytest.mark.parametrize("lab", [LAB1, LAB2])
 def test_solutions_get_full_marks_and_unmodified_releases_zero(graded, lab):
-    assert row(graded, "solution", lab)["score"] == graded["max"][lab] == 18
+    assert row(graded, "solution", lab)["score"] == graded["max"][lab] == fx.POINTS[lab]
     assert row(graded, "release", lab)["score"] == 0
     assert set(scores_of(graded, "release", lab).values()) == {0.0}
     assert row(graded, "solution", lab)["flags"] == []
@@ -124,7 +124,7 @@ def test_a_ring_that_wraps_the_reference_gets_no_marks_for_it_and_is_flagged(gra
 
 def test_stripped_metadata_and_a_deleted_test_cell_are_restored_and_graded(graded):
     r = row(graded, "stripped", LAB1)
-    assert r["score"] == 18
+    assert r["score"] == fx.POINTS[LAB1]
     assert "metadata-restored" in r["flags"]
     assert "restored-cell:ownership_is_each_nodes_share_of_the_ring" in r["flags"]
     assert not any(f.startswith("edited-cell") for f in r["flags"])
@@ -132,7 +132,7 @@ def test_stripped_metadata_and_a_deleted_test_cell_are_restored_and_graded(grade
 
 def test_deleted_and_edited_test_cells_are_put_back_before_grading_and_flagged(graded):
     r = row(graded, "tamperer", LAB2)
-    assert r["score"] == 18                       # the real tests ran on the (correct) code
+    assert r["score"] == fx.POINTS[LAB2]          # the real tests ran on the (correct) code
     assert "restored-cell:merge_carts_keeps_every_item" in r["flags"]
     assert "edited-cell:increment_bumps_only_the_coordinator" in r["flags"]
     assert scores_of(graded, "tamperer", LAB2)["merge_carts_keeps_every_item"] == 1
@@ -170,7 +170,8 @@ def test_export_has_a_row_per_student_and_a_column_per_lab_and_per_test(graded):
     students = {r["student"] for r in table}
     assert students == {"solution", "release", *fx.WRONG, *fx.TAMPERED}
     by = {r["student"]: r for r in table}
-    assert by["solution"]["total"] == "36" and by["solution"][LAB1] == "18"
+    assert by["solution"]["total"] == f"{sum(fx.POINTS.values()):g}"
+    assert by["solution"][LAB1] == f"{fx.POINTS[LAB1]:g}"
     assert by["release"]["total"] == "0"
     assert by["off-by-one"][LAB2] == "0" and by["off-by-one"][f"{LAB2}:status"] == "missing"
     assert by["off-by-one"][f"{LAB1}/successor_is_first_token_at_or_after_hash"] == "0"

@@ -17,6 +17,7 @@ import dynamo_lab as dl
 from dynamo_lab import grading
 from dynamo_lab.errors import ConfigError
 from dynamo_lab.grading import REFERENCE_USED_MARK, TIMEOUT_MARK, GradingFailure, ReferenceUsed, Version
+from dynamo_lab.grading.own_code import reference_uses
 from dynamo_lab.hashing import RING_SIZE, key_hash
 
 FEW = {"examples": 30}
@@ -268,8 +269,8 @@ def test_a_part_that_uses_the_reference_is_flagged_and_gets_no_marks(check, part
 
 
 def test_using_key_hash_and_the_lab_helpers_is_not_using_the_reference():
-    assert grading._reference_uses(DictRing) == []
-    assert grading._reference_uses(c_reconcile) == []
+    assert reference_uses(DictRing) == []
+    assert reference_uses(c_reconcile) == []
 
 
 # -- time budget, unfinished work, adapters -------------------------------------------------------

@@ -1,7 +1,7 @@
 """The lab notebooks: they run, they are what nbgrader makes, and they keep the labs' rules.
 
 * every solution notebook executes headless (nbclient) with no error, widgets included;
-* ``solutions/`` is what ``grader/cells`` builds, and ``labs/`` is exactly what nbgrader
+* ``solutions/`` is what the labs' ``.cells`` files build, and ``labs/`` is exactly what nbgrader
   generates from ``solutions/`` (a drift test);
 * the release holds no solution and no hidden test; every test cell is named after the
   invariant it checks; every answer cell states its contract in a docstring; each lab follows
