@@ -8,8 +8,10 @@ causal past). Each promise has a name, which failures carry:
 ``log-order``           committed writes first, by consecutive CSNs from OSN + 1; then
                         tentative ones by (stamp, server); each server's writes by stamp
 ``prefix-property``     a server holds exactly X's writes stamped up to its ``vector[X]``
-``committed-prefix``    CSN k names the same write on every server, forever; a checkpoint is
-                        exactly the committed writes up to its OSN
+``committed-prefix``    CSN k names the same write on every server, forever, and a write has
+                        one CSN; checkpoints of one OSN are equal everywhere, and are exactly
+                        the committed writes up to it (where the checker saw them all: a
+                        primary that truncates as it commits shows them to nobody)
 ``causal-order``        a write is stamped above, held after, and ordered after every write
                         its server held when it accepted it
 ``database-is-the-log`` the database equals the checkpoint with the log applied in order
@@ -47,12 +49,14 @@ class BayouChecker:
         self.accepted: dict[str, list[int]] = {s: [] for s in self.servers}
         self.writes: dict[tuple[int, str], Write] = {}
         self.deps: dict[tuple[int, str], dict[str, int]] = {}
-        self.committed: list[tuple[int, str]] = []          # CSN k names committed[k - 1]
+        self.committed: dict[int, tuple[int, str]] = {}     # CSN -> write, as first seen
+        self.csn_of: dict[tuple[int, str], int] = {}
+        self._checkpoints: dict[int, tuple[dict, dict]] = {}  # OSN -> (omitted, database)
         self.violations: list[Violation] = []
         self.max_violations = max_violations
         self.checks = 0
         self._seen: dict[str, tuple] = {}
-        self._states: dict[int, dict] = {0: {}}             # committed database at CSN k
+        self._states: dict[int, tuple[dict, dict]] = {}
 
     @property
     def ok(self) -> bool:
@@ -111,7 +115,7 @@ class BayouChecker:
         for w in log:
             if w.stamp <= last.get(w.server, 0):
                 self._fail("log-order", s.id, now, f"{w} comes after {w.server}'s write "
-                           f"stamped {last[w.server]}: a server's writes must keep their "
+                           f"stamped {last.get(w.server, 0)}: a server's writes must keep their "
                            f"accept order")
                 return False
             last[w.server] = w.stamp
@@ -137,43 +141,52 @@ class BayouChecker:
         for w in s.log:
             if w.csn is None:
                 break
-            if w.csn <= len(self.committed):
-                if self.committed[w.csn - 1] != w.wid:
-                    other = self.committed[w.csn - 1]
-                    self._fail("committed-prefix", s.id, now, f"CSN {w.csn} is {w.label()} "
-                               f"here but {other[0]}:{other[1]} elsewhere")
+            known = self.committed.get(w.csn)
+            if known is None:
+                if w.wid in self.csn_of:
+                    self._fail("committed-prefix", s.id, now, f"{w} was committed before as "
+                               f"CSN {self.csn_of[w.wid]}")
                     return False
-            elif w.csn == len(self.committed) + 1:
-                self.committed.append(w.wid)
-            else:
-                self._fail("committed-prefix", s.id, now, f"CSN {w.csn} appears before "
-                           f"CSN {len(self.committed) + 1} was given")
+                self.committed[w.csn], self.csn_of[w.wid] = w.wid, w.csn
+            elif known != w.wid:
+                self._fail("committed-prefix", s.id, now, f"CSN {w.csn} is {w.label()} here "
+                           f"but {known[0]}:{known[1]} elsewhere")
                 return False
             if w.wid not in self.writes or self.writes[w.wid].op != w.op:
                 self._fail("committed-prefix", s.id, now, f"{w} is not the write its "
                            f"server accepted")
                 return False
+        return self._checkpoint(s, now)
+
+    def _checkpoint(self, s: Any, now: float) -> bool:
+        """The truncated head: the same at every server for one OSN, and, where every write
+        up to it was seen committed, exactly those writes applied."""
         osn = s.store.osn
-        if osn:
-            if osn > len(self.committed):
-                self._fail("committed-prefix", s.id, now, f"OSN {osn} beyond CSN "
-                           f"{len(self.committed)}")
-                return False
-            omitted = {}
-            for stamp, x in self.committed[:osn]:
-                omitted[x] = max(omitted.get(x, 0), stamp)
-            if {k: v for k, v in s.store.omitted.items() if v} != omitted \
-                    or s.store.checkpoint != self._state_at(osn):
-                self._fail("committed-prefix", s.id, now, f"the checkpoint at OSN {osn} is "
-                           f"not the committed writes 1..{osn} applied")
-                return False
+        if not osn:
+            return True
+        omitted = {k: v for k, v in s.store.omitted.items() if v}
+        seen = self._checkpoints.setdefault(osn, (omitted, s.store.checkpoint))
+        if seen != (omitted, s.store.checkpoint):
+            self._fail("committed-prefix", s.id, now, f"the checkpoint at OSN {osn} differs "
+                       f"from another server's at the same OSN")
+            return False
+        expected = self._state_at(osn)
+        if expected is not None and expected != (omitted, s.store.checkpoint):
+            self._fail("committed-prefix", s.id, now, f"the checkpoint at OSN {osn} is not "
+                       f"the committed writes 1..{osn} applied")
+            return False
         return True
 
-    def _state_at(self, k: int) -> dict:
+    def _state_at(self, k: int):
+        """(omitted vector, database) of the committed writes 1..k, if all were seen."""
         if k not in self._states:
-            j = max(c for c in self._states if c <= k)
-            self._states[k] = replay(self._states[j], (self.writes[wid] for wid in
-                                                        self.committed[j:k]))
+            wids = [self.committed.get(c) for c in range(1, k + 1)]
+            if None in wids:
+                return None
+            omitted: dict[str, int] = {}
+            for stamp, x in wids:
+                omitted[x] = max(omitted.get(x, 0), stamp)
+            self._states[k] = (omitted, replay({}, (self.writes[w] for w in wids)))
         return self._states[k]
 
     def _causal(self, s: Any, now: float) -> bool:
@@ -201,23 +214,29 @@ class BayouChecker:
 
     # -- after heal and quiet -----------------------------------------------------------------
 
-    def check_converged(self, servers: Mapping[str, Any], now: float) -> bool:
-        """Every server holds every accepted write, all committed, and shows one database."""
-        ok = True
+    def convergence_problems(self, servers: Mapping[str, Any]) -> dict[str, str]:
+        """What keeps ``servers`` from having converged: per server, what is missing."""
         total = sum(len(v) for v in self.accepted.values())
-        ref = None
+        want = {x: (self.accepted[x][-1] if self.accepted[x] else 0) for x in self.servers}
+        out, ref = {}, None
         for name in sorted(servers):
             s = servers[name]
-            want = {x: (self.accepted[x][-1] if self.accepted[x] else 0) for x in self.servers}
             problems = []
             if dict(s.vector) != want:
-                problems.append(f"vector {dict(s.vector)} != {want}")
+                problems.append(f"vector {dict(s.vector)}, not {want}")
             if s.csn != total:
                 problems.append(f"{s.csn} of {total} writes committed")
             if ref is not None and s.db != ref[1]:
                 problems.append(f"database differs from {ref[0]}'s")
             if problems:
-                self._fail("converged", name, now, "; ".join(problems))
-                ok = False
+                out[name] = "; ".join(problems)
             ref = ref or (name, s.db)
-        return ok
+        return out
+
+    def check_converged(self, servers: Mapping[str, Any], now: float) -> bool:
+        """Every server holds every accepted write, all committed, and shows one database;
+        each failure is recorded as a ``converged`` violation."""
+        problems = self.convergence_problems(servers)
+        for name, text in problems.items():
+            self._fail("converged", name, now, text)
+        return not problems

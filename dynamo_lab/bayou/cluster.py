@@ -24,7 +24,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ..errors import ConfigError
 from ..messages import Send, SetTimer
-from ..sim.simulator import FaultConfig, NodeHost, Simulator
+from ..faults import FaultConfig
+from ..sim.simulator import NodeHost, Simulator
 from .checker import BayouChecker
 from .messages import (ClientRead, ClientWrite, CommitNow, ReadReply, StartSession,
                        Truncate, WriteAccepted, round_trip)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from ..sim.simulator import FaultConfig
+from ..faults import FaultConfig
 from .cluster import BayouCluster
 from .tables import Table
 from .writes import Delete, Put
