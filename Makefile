@@ -3,13 +3,14 @@
 #   make test      create .venv if needed, install, run the whole suite
 #   make bench     benchmarks that print figures
 #   make campaign  the long seeded fault campaign
+#   make campaign-bayou  1,000 seeds of the Bayou campaign (dynamo_lab.bayou)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: lab test bench campaign release selfcheck clean
+.PHONY: lab test bench campaign campaign-bayou release selfcheck clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "dynamo-lab needs Python 3.10 or newer (found " + sys.version.split()[0] + ")")'
@@ -32,6 +33,9 @@ bench: $(STAMP)
 
 campaign: $(STAMP)
 	$(PY) -m dynamo_lab.campaign --seeds 200 --ops 2000
+
+campaign-bayou: $(STAMP)
+	$(PY) -m dynamo_lab.bayou.campaign --seeds 1000 --quiet
 
 release: $(STAMP)
 	$(PY) -m grader release
