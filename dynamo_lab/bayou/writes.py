@@ -30,59 +30,51 @@ ABSENT = None      # what a query of a key that holds nothing returns (a deleted
 # Operations
 # ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Put:
-    """w(key, value): set a key. No dependency check (it always holds)."""
-    key: str
-    value: JSON
+class _Unconditional:
+    """A plain write: no dependency check (it always holds), so no merge procedure either."""
 
     def dependency_check(self, db: Mapping[str, JSON]) -> bool:
         return True
 
-    def update(self, db: Mapping[str, JSON]) -> dict[str, JSON]:
-        return {self.key: self.value}
-
     def merge(self, db: Mapping[str, JSON]) -> dict[str, JSON]:   # pragma: no cover - never runs
         return {}
+
+
+@dataclass(frozen=True)
+class Put(_Unconditional):
+    """w(key, value): set a key (a value of None is the same as a delete)."""
+    key: str
+    value: JSON
+
+    def update(self, db: Mapping[str, JSON]) -> dict[str, JSON]:
+        return {self.key: self.value}
 
     def label(self) -> str:
         return f"w({self.key},{_text(self.value)})"
 
 
 @dataclass(frozen=True)
-class Delete:
-    """D(key): remove a key. No dependency check."""
+class Delete(_Unconditional):
+    """D(key): remove a key."""
     key: str
-
-    def dependency_check(self, db: Mapping[str, JSON]) -> bool:
-        return True
 
     def update(self, db: Mapping[str, JSON]) -> dict[str, JSON]:
         return {self.key: ABSENT}
-
-    def merge(self, db: Mapping[str, JSON]) -> dict[str, JSON]:   # pragma: no cover - never runs
-        return {}
 
     def label(self) -> str:
         return f"D({self.key})"
 
 
 @dataclass(frozen=True)
-class Add:
+class Add(_Unconditional):
     """Add ``item`` to the set held at ``key`` (a sorted list): a shopping cart's "add"."""
     key: str
     item: str
-
-    def dependency_check(self, db: Mapping[str, JSON]) -> bool:
-        return True
 
     def update(self, db: Mapping[str, JSON]) -> dict[str, JSON]:
         items = db.get(self.key)
         items = list(items) if isinstance(items, list) else []
         return {self.key: sorted(set(items) | {self.item})}
-
-    def merge(self, db: Mapping[str, JSON]) -> dict[str, JSON]:   # pragma: no cover - never runs
-        return {}
 
     def label(self) -> str:
         return f"add({self.key},{self.item})"
