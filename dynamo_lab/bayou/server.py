@@ -247,7 +247,7 @@ class Server:
         if held:
             j = log_order.find(self.log, item.wid)
             if j < 0 or self.log[j].csn is not None:
-                return "the version vector says it is held as tentative, but it is not"
+                return "the version vector says it is held, but not as a tentative write"
             self._commit_entry(j, item.csn)
         elif isinstance(item, Commit):
             return "a commit notice for a write this server does not hold"
