@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -55,36 +54,13 @@ def parse_json_value(text: str, what: str = "VALUE") -> Any:
 
 
 def parse_settings(items: list[str]) -> dict:
-    """``["gossip_interval_s=0.5", "read_repair=false"]`` -> NodeConfig keyword arguments."""
-    from .node import NodeConfig
-    known = {f.name for f in fields(NodeConfig)} - {"n", "r", "w", "vnodes", "cluster_key"}
-    out = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or name not in known:
-            raise CliError(f"--set takes NAME=VALUE with NAME one of {sorted(known)}; got {item!r}")
-        try:
-            out[name] = json.loads(raw)
-        except ValueError:
-            out[name] = raw
-    return out
-
-
-def parse_book(text: str, what: str) -> dict[str, str]:
-    """``"A=127.0.0.1:7001,B=127.0.0.1:7002"`` -> mapping (entries without ``=`` map to "")."""
-    from .tcp.framing import split_address
-    out = {}
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        name, sep, address = item.partition("=")
-        if not name:
-            raise CliError(f"{what}: empty node name in {text!r}")
-        if sep:
-            try:
-                split_address(address)
-            except ValueError as exc:
-                raise CliError(f"{what}: {exc}") from None
-        out[name] = address
-    return out
+    """``--set NAME=VALUE`` items -> NodeConfig keyword arguments (:class:`CliError` if bad)."""
+    from .errors import ConfigError
+    from .tcp.process import config_settings
+    try:
+        return config_settings(items)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
 
 
 # -- the state file -----------------------------------------------------------------------------
@@ -166,7 +142,7 @@ def cmd_cluster_up(args) -> int:
     try:
         cluster = TcpCluster(args.nodes, n=args.n, r=args.r, w=args.w, vnodes=args.vnodes,
                              seed=args.seed, data_dir=data_dir, detached=True,
-                             max_inflight=args.max_inflight,
+                             max_inflight=args.max_inflight, parts=args.parts,
                              startup_timeout_s=args.timeout, **settings)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
@@ -438,64 +414,14 @@ def cmd_delete(args) -> int:
 
 # -- one node -----------------------------------------------------------------------------------
 
-def read_secret(path: Optional[str]) -> str:
-    """The cluster's secret: the first line of ``path``, else ``$DYNAMO_LAB_SECRET``. Never
-    an argument: every user of the machine can read a command line in ``ps``."""
-    from .tcp.process import SECRET_ENV
-    how = (f"put it in a file only you can read (umask 077; echo SECRET > FILE) and pass "
-           f"--secret-file FILE, or set {SECRET_ENV}; every node of a cluster needs the same one")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                secret = fh.readline().strip()
-        except OSError as exc:
-            raise CliError(f"cannot read --secret-file {path}: {exc.strerror or exc}") from None
-        if not secret:
-            raise CliError(f"--secret-file {path} is empty; {how}")
-        return secret
-    secret = os.environ.get(SECRET_ENV, "").strip()
-    if not secret:
-        raise CliError(f"a node needs the cluster's secret to authenticate its peers: {how}")
-    return secret
-
-
 def cmd_node(args) -> int:
     from .errors import ConfigError
-    from .node import NodeConfig
-    from .tcp.process import CLUSTER_KEY_ENV, TOKEN_ENV, NodeOptions, run
-    config = parse_json_value(args.config, "--config") if args.config else {}
-    if not isinstance(config, dict):
-        raise CliError("--config must be a JSON object of NodeConfig fields")
-    config.update(parse_settings(args.set or []))
-    for name in ("n", "r", "w", "vnodes"):
-        if getattr(args, name) is not None:
-            config[name] = getattr(args, name)
-    config["cluster_key"] = os.environ.get(CLUSTER_KEY_ENV, config.get("cluster_key", "dynamo-lab"))
+    from .tcp.process import NodeOptions, run
     try:
-        cfg = NodeConfig(**config)
-    except TypeError as exc:
-        raise CliError(f"--config: {exc}") from None
+        opts = NodeOptions.from_args(args)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    seeds = parse_book(args.seeds or "", "--seeds")
-    peers = parse_book(args.peers or "", "--peers")
-    peers.update({k: v for k, v in seeds.items() if v})
-    faults = parse_json_value(args.faults, "--faults") if args.faults else {}
-    if not isinstance(faults, dict):
-        raise CliError("--faults must be a JSON object such as {\"blocked\": [[\"A\",\"C\"]]}")
-    secret = read_secret(args.secret_file)
-    members = [m for m in (args.members or "").split(",") if m]
-    if not members and not seeds:
-        members = [args.id]       # a cluster of one, which others can join through it
-    opts = NodeOptions(args.id, args.data_dir, host=args.host, port=args.port,
-                       http_port=args.http_port, members=members, seeds=list(seeds),
-                       peers={k: v for k, v in peers.items() if v}, config=cfg, seed=args.seed,
-                       cluster=args.cluster, secret=secret, token=os.environ.get(TOKEN_ENV, ""),
-                       faults=faults,
-                       ready_file=args.ready_file, hello_timeout_s=args.hello_timeout,
-                       max_inflight=args.max_inflight,
-                       port_fallback=args.port_fallback, exit_with_parent=args.exit_with_parent)
-    return run(opts, args.log_level)
+    return run(opts)
 
 
 def _positive_int(text: str) -> int:
@@ -544,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--max-inflight", type=_positive_int, default=16, metavar="N",
                     help="client requests each node works on at once; more get a fast 503 "
                          "'overloaded' (default 16)")
+    up.add_argument("--parts", metavar="REF",
+                    help="run these parts in every node: module:NAME or path/to/file.py:NAME "
+                         "naming a dynamo_lab.Parts (or a function returning one)")
     up.add_argument("--data-dir", metavar="DIR",
                     help="where stores and logs go (default: data/ next to the state file)")
     up.add_argument("--timeout", type=float, default=60.0, metavar="S",
@@ -652,41 +581,15 @@ def build_parser() -> argparse.ArgumentParser:
                                "a node joining a running cluster:\n"
                                "  dynamo-lab node --id D --seeds A=127.0.0.1:7001 --data-dir data "
                                "--secret-file secret\n"
+                               "a node running your own parts (a dynamo_lab.Parts in a .py file):\n"
+                               "  dynamo-lab node --id A --members A --data-dir data --secret-file "
+                               "secret --parts my_parts.py:PARTS\n"
+                               "what `cluster up` runs: every option in one JSON file,\n"
+                               "  dynamo-lab node --id A --options data/run/A.options.json\n"
                                "admin endpoints (partition, heal...) answer only requests carrying "
                                "$DYNAMO_LAB_TOKEN in X-Dynamo-Token; without it they are off.")
-    nd.add_argument("--id", required=True, help="the node's name, e.g. A")
-    nd.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    nd.add_argument("--port", type=int, default=0, help="peer port (default 0: the OS picks)")
-    nd.add_argument("--http-port", type=int, default=0, help="HTTP port (default 0: the OS picks)")
-    nd.add_argument("--data-dir", required=True, metavar="DIR", help="where the store lives")
-    nd.add_argument("--members", metavar="A,B,C", help="the initial ring (omit to join via --seeds)")
-    nd.add_argument("--seeds", metavar="A=HOST:PORT,...",
-                    help="nodes to gossip with first (name, or name=address)")
-    nd.add_argument("--peers", metavar="A=HOST:PORT,...", help="addresses of other nodes")
-    nd.add_argument("--n", type=int, help="replicas per key, N")
-    nd.add_argument("--r", type=int, help="read quorum, R")
-    nd.add_argument("--w", type=int, help="write quorum, W")
-    nd.add_argument("--vnodes", type=int, help="virtual nodes")
-    nd.add_argument("--config", metavar="JSON", help="NodeConfig fields as a JSON object")
-    nd.add_argument("--set", action="append", metavar="NAME=VALUE", help="one NodeConfig field")
-    nd.add_argument("--seed", type=int, default=0, help="seed of the node's random choices")
-    nd.add_argument("--cluster", default="dynamo-lab",
-                    help="cluster name checked in every hello (nodes of another cluster are refused)")
-    nd.add_argument("--secret-file", metavar="FILE",
-                    help="file whose first line is the cluster's secret, which peers prove they "
-                         "hold (default: $DYNAMO_LAB_SECRET; never pass the secret itself)")
-    nd.add_argument("--faults", metavar="JSON", help="initial fault rules {\"blocked\": [[src,dst],...]}")
-    nd.add_argument("--ready-file", metavar="FILE", help="write the ports as JSON here once ready")
-    nd.add_argument("--hello-timeout", type=float, default=5.0, metavar="S",
-                    help="close a peer connection that says nothing for S seconds (default 5)")
-    nd.add_argument("--max-inflight", type=_positive_int, default=16, metavar="N",
-                    help="client requests the node works on at once; more get a fast 503 "
-                         "'overloaded' instead of a queue (default 16)")
-    nd.add_argument("--port-fallback", action="store_true",
-                    help="if --port/--http-port is taken, take a port the OS picks")
-    nd.add_argument("--exit-with-parent", action="store_true",
-                    help="stop when the process that started this one dies")
-    nd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    from .tcp.process import NodeOptions
+    NodeOptions.add_arguments(nd)
     nd.set_defaults(func=cmd_node)
     return p
 

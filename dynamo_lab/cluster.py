@@ -183,7 +183,7 @@ class SimCluster(Cluster):
         else:
             store = MemoryStore()
         self.stores[name] = store
-        skew = self._skew.uniform(-1, 1) * self.sim.faults.skew_s
+        skew = self.sim.faults.clock_offset_s(self._skew)
 
         def make(incarnation: int, name=name, store=store) -> Node:
             return Node(name, store, self.sim.rng(f"node/{name}/{incarnation}"), self.config,

@@ -71,6 +71,10 @@ class FaultConfig:
                               f"got {obj!r}")
         return cls(**obj)
 
+    def clock_offset_s(self, rng: random.Random) -> float:
+        """How far one node's clock is off: a draw of uniform(-skew_s, skew_s)."""
+        return rng.uniform(-1, 1) * self.skew_s
+
     def latency_s(self, rng: random.Random) -> float:
         """One draw of a message's latency, in seconds."""
         if self.latency == "constant":

@@ -108,13 +108,14 @@ class Driver:
         self.node = None
         self.incarnation += 1
 
-    def deliver(self, src: str, msg: Any, carried: Optional[tuple] = None) -> None:
-        """A message from ``src`` reaches this node."""
+    def deliver(self, src: str, msg: Any, carried: Optional[tuple] = None) -> bool:
+        """A message from ``src`` (a node or a client) reaches this node; False if the node is
+        down or failed on it."""
         if self.node is None:
             self.lost(src, msg, "node is down")
-            return
+            return False
         self.record("deliver", src, msg, carried=carried)
-        self.step(f"{type(msg).__name__} from {src}", self.node.on_message, src, msg)
+        return self.step(f"{type(msg).__name__} from {src}", self.node.on_message, src, msg)
 
     def fire(self, incarnation: int, timer: Any) -> None:
         """A timer set by ``incarnation`` is due."""

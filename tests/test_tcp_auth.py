@@ -53,10 +53,12 @@ def _cmdline(pid: int) -> str:
 def test_forged_frames_are_refused_and_a_forged_leave_cannot_evict_a_node(tmp_path):
     with TcpCluster(nodes=3, seed=5, data_dir=str(tmp_path), **FAST) as cluster:
         pids = started(cluster)
-        for pid in pids:
+        for name, pid in cluster.pids.items():
             line = _cmdline(pid)
-            assert cluster.cluster_id in line            # the id is public...
-            assert cluster.secret not in line and cluster.token not in line   # ...not the secret
+            options = Path(line.split("\0")[line.split("\0").index("--options") + 1]).read_text()
+            assert cluster.cluster_id in options         # the id is public...
+            for secret in (cluster.secret, cluster.token, cluster.config.cluster_key):
+                assert secret not in line and secret not in options   # ...not the secrets
         a = cluster._procs["A"].address
         cluster.client("x").put("real", ["book"], via="A")
         versions = tuple(cluster.replicas("real")["A"] or cluster.holders("real")["B"])

@@ -271,7 +271,7 @@ def test_tcp_cluster_refuses_bad_parameters_and_reports_a_node_that_will_not_sta
         TcpCluster(nodes=3, n=2, r=3, data_dir=str(tmp_path))
     with pytest.raises(dl.ConfigError, match="at least 3 nodes"):
         TcpCluster(nodes=2, data_dir=str(tmp_path))
-    with pytest.raises(dl.ConfigError, match="swap parts in a SimCluster"):
+    with pytest.raises(dl.ConfigError, match="parts must be a dynamo_lab.Parts or a reference"):
         TcpCluster(nodes=3, parts=object(), data_dir=str(tmp_path))
     # A store file that is not a dynamo-lab store: the node exits, the error shows its log.
     tmp_path.joinpath("B.sqlite3").write_text("not a database")
@@ -280,7 +280,7 @@ def test_tcp_cluster_refuses_bad_parameters_and_reports_a_node_that_will_not_sta
         TcpCluster(nodes=3, data_dir=str(tmp_path), **FAST)
     assert "not a dynamo-lab store" in str(err.value)
     assert not any(pid_alive(int(json.loads(f.read_text())["pid"]))
-                   for f in tmp_path.joinpath("run").glob("*.json"))
+                   for f in tmp_path.joinpath("run").glob("*.ready.json"))
 
 
 @pytest.mark.slow

@@ -374,7 +374,7 @@ def test_admin_endpoints_refuse_loopback_without_token_and_cross_site_posts(tmp_
         for headers in ({}, csrf, {**csrf, **tok}, {"X-Dynamo-Token": "wrong"}):
             code, body = run(_http(runtime, "POST", "/admin/partition", groups, headers))
             assert code == 403 and body["error"], (headers, body)
-        assert runtime.rules.blocked == set(), "nothing was partitioned"
+        assert runtime.faults.blocked == set(), "nothing was partitioned"
         for path in ("/admin/faults", "/admin/local/cart"):
             assert run(_http(runtime, "GET", path))[0] == 403
         code, body = run(_http(runtime, "POST", "/admin/partition", groups, tok))

@@ -4,6 +4,10 @@ format (each event with the vector timestamp of the node where it happened).
 
 ShiViz (https://bestchai.bitbucket.io/shiviz/) parses :meth:`Trace.shiviz` with the regular
 expression :data:`SHIVIZ_REGEX`.
+
+It is the trace format of both runtimes: each TCP node writes its events as JSON lines (the
+fields of a :class:`TraceEvent`), and :func:`merge_records` makes one :class:`Trace` of them,
+so a run on real processes is drawn and exported like a simulated one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
+
+from ..messages import decode
 
 from ..ring import KeyRange
 from ..vclock import VectorClock
@@ -144,3 +150,28 @@ class Trace:
         """The last ``last`` lines that concern ``key``: the stretch that shows a failure."""
         hits = [e for e in self.events if e.mentions(key)]
         return self.lines(hits[-last:])
+
+
+def merge_records(records: Iterable[dict], t0: float = 0.0) -> Trace:
+    """One :class:`Trace` from events recorded apart (each TCP node writes its own, as
+    ``{"t", "kind", "node", "peer", "msg", "detail"}`` with ``msg`` in the JSON codec's form
+    and ``t`` the wall-clock time; ``t0`` becomes time 0). Events go in time order, and each
+    delivery carries the vector timestamp of the send it matches (the oldest unmatched send
+    of an equal message on that link), which is what the simulator's network does."""
+    trace = Trace()
+    pending: dict[tuple[str, str], list[tuple[Any, Optional[tuple]]]] = {}
+    for r in sorted(records, key=lambda r: r["t"]):
+        msg = decode(r["msg"]) if r.get("msg") is not None else None
+        kind, node, peer = r["kind"], r["node"], r.get("peer", "")
+        carried = None
+        if kind in ("deliver", "drop"):
+            queue = pending.get((peer, node) if kind == "deliver" else (node, peer), [])
+            hit = next((i for i, (m, _c) in enumerate(queue) if m == msg), None)
+            if hit is not None:
+                _sent, clock = queue.pop(hit)
+                carried = clock if kind == "deliver" else None
+        clock = trace.add(r["t"] - t0, kind, node, peer, msg, r.get("detail", ""), carried)
+        if kind == "send":
+            pending.setdefault((node, peer), []).append((msg, clock))
+    return trace
+

@@ -44,13 +44,18 @@ from ..checker import History
 from ..client import Client, Operation
 from ..cluster import Cluster, node_names
 from ..errors import ClientError, ConfigError, DynamoError, QuorumError
+from ..faults import FaultConfig, partition_links
 from ..messages import ClientReply
 from ..node import NodeConfig
+from ..runtime import client_timeout_s, no_reply
+from ..sim.trace import Trace, merge_records
 from ..storage import SqliteStore
 from ..versions import Versioned
 from .http_client import http_json, kv_path
+from .process import CLUSTER_KEY_ENV, SECRET_ENV, TOKEN_ENV, NodeOptions
 
-from .process import CLUSTER_KEY_ENV, SECRET_ENV, TOKEN_ENV
+#: How much longer than a node's own client timeout an HTTP client waits for its answer.
+HTTP_SLACK_S = 5.0
 
 
 class ClusterError(DynamoError, RuntimeError):
@@ -68,11 +73,13 @@ class NodeProc:
     address: str = ""                  # where peers reach it, HOST:PORT
     http: str = ""                     # its HTTP API, HOST:PORT
     generation: int = 0
+    skew_s: float = 0.0                # how far its clock is off (FaultConfig.skew_s)
     proc: Optional[subprocess.Popen] = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         return {"name": self.name, "pid": self.pid, "address": self.address, "http": self.http,
-                "members": self.members, "seeds": self.seeds, "generation": self.generation}
+                "members": self.members, "seeds": self.seeds, "generation": self.generation,
+                "skew_s": self.skew_s}
 
 
 def pid_alive(pid: int) -> bool:
@@ -116,6 +123,10 @@ class TcpCluster(Cluster):
     ``seed``: seeds every node's random choices and the client load balancer (the network
     itself is real, so runs are not replayable as in the simulator). ``data_dir``: where the
     SQLite stores, logs and ready files go (a temporary directory, removed on close, when None).
+    ``faults``: a :class:`~dynamo_lab.faults.FaultConfig` every node's transport applies to
+    what it sends (default: none). ``parts``: a :class:`~dynamo_lab.node.Parts` (or a reference
+    ``"my_parts.py:PARTS"``) every node runs; it travels as code (:mod:`dynamo_lab.shipping`).
+    ``trace=True``: every node writes its trace, merged by :meth:`trace`.
     Other keyword arguments set :class:`NodeConfig` fields (``gossip_interval_s=0.2``...).
     ``detached=True`` starts processes that outlive this object (what ``dynamo-lab cluster up``
     uses); they are then stopped with :meth:`close` on a cluster :meth:`attach`-ed later.
@@ -128,6 +139,7 @@ class TcpCluster(Cluster):
                  vnodes: int = 8, seed: int = 0, *, data_dir: Optional[str] = None,
                  host: str = "127.0.0.1", startup_timeout_s: float = 60.0,
                  detached: bool = False, log_level: str = "INFO", max_inflight: int = 16,
+                 faults: Optional[FaultConfig] = None, parts: Any = None, trace: bool = False,
                  **config):
         names = node_names(nodes) if isinstance(nodes, int) else list(nodes)
         if len(set(names)) != len(names) or not all(
@@ -138,22 +150,34 @@ class TcpCluster(Cluster):
         if len(names) < n:
             raise ConfigError(f"N={n} replicas need at least {n} nodes; got {len(names)}. "
                               f"Use more nodes or a smaller n.")
-        if "parts" in config:
-            raise ConfigError("TcpCluster runs the reference node in separate processes; "
-                              "swap parts in a SimCluster instead")
         if not isinstance(max_inflight, int) or isinstance(max_inflight, bool) or max_inflight < 1:
             raise ConfigError(f"max_inflight must be a whole number >= 1, got {max_inflight!r}")
+        if faults is not None and not isinstance(faults, FaultConfig):
+            raise ConfigError(f"faults must be a dynamo_lab.FaultConfig; got {faults!r}")
         self.max_inflight = max_inflight
         cfg = NodeConfig(n=n, r=r, w=w, vnodes=vnodes, **config)
         own_dir = data_dir is None
         data_dir = tempfile.mkdtemp(prefix="dynamo-lab-") if own_dir else str(data_dir)
+        try:
+            parts_desc = None
+            if parts is not None:
+                from ..shipping import describe_parts
+                parts_desc = describe_parts(parts, Path(data_dir, "parts"))
+        except BaseException:
+            if own_dir:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            raise
         self._setup(cfg, seed, data_dir, host, own_dir=own_dir, detached=detached,
                     cluster_id=f"dl-{secrets.token_hex(6)}", token=secrets.token_hex(16),
                     secret=secrets.token_hex(32),
-                    log_level=log_level, startup_timeout_s=startup_timeout_s)
+                    log_level=log_level, startup_timeout_s=startup_timeout_s,
+                    faults=faults or FaultConfig.none(), parts=parts_desc, trace=trace,
+                    t0_wall=time.time())
+        if parts is not None and not isinstance(parts, str):
+            self._parts = parts
         try:
             for name in names:
-                self._procs[name] = NodeProc(name, list(names), names[:3])
+                self._procs[name] = self._new_proc(name, list(names), names[:3])
                 self._spawn(self._procs[name], port=0, http_port=0)
             self._wait_ready(names)
             self._post_all("/admin/peers", self._address_book())
@@ -164,8 +188,15 @@ class TcpCluster(Cluster):
 
     def _setup(self, cfg: NodeConfig, seed: int, data_dir: str, host: str, *, own_dir: bool,
                detached: bool, cluster_id: str, token: str, secret: str, log_level: str,
-               startup_timeout_s: float) -> None:
+               startup_timeout_s: float, faults: FaultConfig, parts: Any, trace: bool,
+               t0_wall: float) -> None:
         self.config = cfg
+        self.faults = faults
+        self.parts_description = parts      # what each node rebuilds its parts from
+        self._parts = None                  # the parts themselves, loaded when asked for
+        self.tracing = trace
+        self._t0_wall = t0_wall             # the wall-clock time that is time 0 of the trace
+        self._skew = random.Random(f"{seed}/clock-skew")
         self.seed = seed
         self.data_dir = data_dir
         self.host = host
@@ -186,7 +217,7 @@ class TcpCluster(Cluster):
         self._executor: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self._closed = False
-        for sub in ("logs", "run"):
+        for sub in ("logs", "run", "trace"):
             Path(data_dir, sub).mkdir(parents=True, exist_ok=True)
         # If the cluster object is dropped without close() (a notebook kernel restarting),
         # its processes must not outlive it. Detached clusters are meant to outlive it.
@@ -201,10 +232,12 @@ class TcpCluster(Cluster):
     def state(self) -> dict:
         """What a state file records: enough for :meth:`attach` to drive the cluster again."""
         cfg = self.config.to_json()
-        return {"version": 2, "cluster_id": self.cluster_id, "token": self.token,
+        return {"version": 3, "cluster_id": self.cluster_id, "token": self.token,
                 "secret": self.secret, "max_inflight": self.max_inflight,
                 "cluster_key": self.config.cluster_key, "seed": self.seed,
                 "data_dir": self.data_dir, "host": self.host, "config": cfg,
+                "faults": self.faults.to_json(), "parts": self.parts_description,
+                "trace": self.tracing, "t0_wall": self._t0_wall,
                 "removed": sorted(self.removed), "blocked": sorted(map(list, self.blocked)),
                 "nodes": [p.to_json() for p in self._procs.values()]}
 
@@ -219,11 +252,15 @@ class TcpCluster(Cluster):
             self._setup(cfg, int(state["seed"]), str(state["data_dir"]), str(state["host"]),
                         own_dir=False, detached=True, cluster_id=str(state["cluster_id"]),
                         token=str(state["token"]), secret=str(state["secret"]),
-                        log_level="INFO", startup_timeout_s=60.0)
+                        log_level="INFO", startup_timeout_s=60.0,
+                        faults=FaultConfig.from_json(state.get("faults",
+                                                               FaultConfig.none().to_json())),
+                        parts=state.get("parts"), trace=bool(state.get("trace", False)),
+                        t0_wall=float(state.get("t0_wall", 0.0)))
             for obj in state["nodes"]:
                 p = NodeProc(obj["name"], list(obj["members"]), list(obj["seeds"]),
                              int(obj["pid"]), obj["address"], obj["http"],
-                             int(obj.get("generation", 0)))
+                             int(obj.get("generation", 0)), float(obj.get("skew_s", 0.0)))
                 if p.pid and not (pid_alive(p.pid) and is_node_process(p.pid, p.name)):
                     p.pid = 0
                 self._procs[p.name] = p
@@ -243,28 +280,43 @@ class TcpCluster(Cluster):
         """Where node ``name``'s process writes its log."""
         return Path(self.data_dir, "logs", f"{name}.log")
 
+    @property
+    def parts(self):
+        """The parts every node runs (None: the reference's), loaded from their description
+        when first asked for (the ring of :meth:`preference_list` is built with them)."""
+        if self._parts is None and self.parts_description is not None:
+            from ..shipping import build_parts
+            self._parts = build_parts(self.parts_description)
+        return self._parts
+
+    def _new_proc(self, name: str, members: list[str], seeds: list[str]) -> NodeProc:
+        """A node the cluster will run; its clock offset is drawn as the simulator draws it."""
+        return NodeProc(name, members, seeds, skew_s=self.faults.clock_offset_s(self._skew))
+
+    def _options(self, p: NodeProc, port: int, http_port: int) -> NodeOptions:
+        """What node ``p``'s process starts with (written to its options file)."""
+        return NodeOptions(
+            p.name, self.data_dir, host=self.host, port=port, http_port=http_port,
+            members=list(p.members), seeds=list(p.seeds),
+            peers={k: v for k, v in self._address_book().items() if k != p.name},
+            config=self.config, seed=self.seed, cluster=self.cluster_id,
+            parts=self.parts_description, faults=self.faults,
+            blocked=sorted(map(list, self._current_blocked())), clock_skew_s=p.skew_s,
+            trace_file=str(self._trace_file(p.name)) if self.tracing else "",
+            ready_file=str(self._ready_file(p.name)), port_fallback=bool(port or http_port),
+            exit_with_parent=not self.detached, max_inflight=self.max_inflight,
+            log_level=self.log_level)
+
     def _argv(self, p: NodeProc, port: int, http_port: int) -> list[str]:
-        peers = {k: v for k, v in self._address_book().items() if k != p.name}
-        argv = [sys.executable, "-m", "dynamo_lab.cli", "node", "--id", p.name,
-                "--host", self.host, "--port", str(port), "--http-port", str(http_port),
-                "--data-dir", self.data_dir, "--seed", str(self.seed),
-                "--cluster", self.cluster_id, "--ready-file", str(self._ready_file(p.name)),
-                "--config", json.dumps(self.config.to_json()), "--log-level", self.log_level,
-                "--max-inflight", str(self.max_inflight)]
-        if p.members:
-            argv += ["--members", ",".join(p.members)]
-        if p.seeds:
-            argv += ["--seeds", ",".join(p.seeds)]
-        if peers:
-            argv += ["--peers", ",".join(f"{k}={v}" for k, v in sorted(peers.items()))]
-        blocked = self._current_blocked()
-        if blocked:
-            argv += ["--faults", json.dumps({"blocked": sorted(map(list, blocked))})]
-        if port or http_port:
-            argv.append("--port-fallback")
-        if not self.detached:
-            argv.append("--exit-with-parent")
-        return argv
+        """The node's command line: its options travel in one JSON file (``--id`` is there
+        too, so that ``ps`` shows which node a process is)."""
+        path = Path(self.data_dir, "run", f"{p.name}.options.json")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._options(p, port, http_port).to_json(), indent=1),
+                       encoding="utf-8")
+        os.replace(tmp, path)
+        return [sys.executable, "-m", "dynamo_lab.cli", "node", "--id", p.name,
+                "--options", str(path)]
 
     def _current_blocked(self) -> set[tuple[str, str]]:
         """The links cut now: what this object set, and what the running nodes enforce (a
@@ -407,6 +459,7 @@ class TcpCluster(Cluster):
         p = self._proc(name)
         if self._alive(p):
             self._stop_process(p, signal.SIGKILL)
+            self._event("crash", name, "SIGKILL: volatile state lost; store kept")
         p.pid = 0
 
     def stop(self, name: str) -> None:
@@ -442,22 +495,23 @@ class TcpCluster(Cluster):
             path = Path(self.data_dir, f"{name}.sqlite3{suffix}")
             if path.exists():
                 path.unlink()
+        self._event("wipe", name, "store wiped")
 
     def partition(self, *groups: Iterable[str], one_way: bool = False) -> None:
         """Split the network: nodes in different groups cannot reach each other (enforced in
         every node's transport). With ``one_way=True`` only the first group's messages to the
         others are lost."""
         norm = self._partition_groups(groups)
-        for i, a in enumerate(norm):
-            for j, b in enumerate(norm):
-                if i != j and not (one_way and i != 0):
-                    self.blocked.update((x, y) for x in a for y in b)
+        self.blocked |= partition_links(norm, one_way)
         self._post_all("/admin/partition", {"blocked": sorted(map(list, self.blocked))})
+        self._event("partition", "net", (" -> " if one_way else " | ").join(
+            "{" + ",".join(g) + "}" for g in norm))
 
     def heal(self) -> None:
-        """Restore every link (and stop random drops)."""
+        """Restore every link (and the fault model the nodes started with)."""
         self.blocked.clear()
         self._post_all("/admin/heal", {})
+        self._event("heal", "net", "all links restored")
 
     def drop(self, probability: float, peers: Iterable[str] = (), seed: Optional[int] = None) -> None:
         """Every running node loses this fraction of the messages it sends (to ``peers`` only,
@@ -476,7 +530,8 @@ class TcpCluster(Cluster):
         seeds = list(seeds) if seeds is not None else self.nodes[:3]
         for s in seeds:
             self._proc(s)
-        p = self._procs[name] = NodeProc(name, [], seeds)
+        p = self._procs[name] = self._new_proc(name, [], seeds)
+        self._event("join", name, f"seeds {seeds}")
         try:
             self._spawn(p, 0, 0)
             self._wait_ready([name])
@@ -494,6 +549,7 @@ class TcpCluster(Cluster):
         p = self._proc(name)
         if not self._alive(p):
             raise ConfigError(f"{name} is down: restart it so it can hand off its data first")
+        self._event("leave", name)
         self._admin(name, "POST", "/admin/leave", {})
         deadline = time.monotonic() + timeout_s
         while not self.status(name).get("left"):
@@ -615,11 +671,10 @@ class TcpCluster(Cluster):
         elif op.kind == "delete":
             body = {"context": op.context}
         method = {"get": "GET", "put": "PUT", "delete": "DELETE"}[op.kind]
-        timeout = 4 * self.config.request_timeout_s + 6.0
         fut = self._executor.submit(_request, self._proc(op.via).http, op.via, method, op.kind,
-                                    op.key, body, timeout)
+                                    op.key, body, client_timeout_s(self.config) + HTTP_SLACK_S,
+                                    client.name)
         self._inflight[id(op)] = (op, fut)
-
 
     def _collect(self, block: bool, ops: Iterable[Operation] = (), timeout_s: float = 0.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -701,6 +756,41 @@ class TcpCluster(Cluster):
         self.wait_converged()
         self.run_for(seconds)
 
+    # -- the trace -------------------------------------------------------------------------------
+
+    def _trace_file(self, name: str) -> Path:
+        return Path(self.data_dir, "trace", f"{name}.jsonl")
+
+    def _event(self, kind: str, node: str, detail: str = "") -> None:
+        """A cluster-wide event (a crash, a partition...) for the trace, when tracing."""
+        if not self.tracing:
+            return
+        with self._lock, open(self._trace_file("_cluster"), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"t": time.time(), "kind": kind, "node": node, "peer": "",
+                                 "msg": None, "detail": detail}) + "\n")
+
+    def trace(self) -> Trace:
+        """Every node's trace so far, merged into the simulator's format (time 0 is when the
+        cluster was made): ``draw_spacetime(cluster.trace())`` draws it, ``.shiviz()`` exports
+        it. Needs ``TcpCluster(trace=True)``."""
+        if not self.tracing:
+            raise ConfigError("this cluster keeps no trace: make it with TcpCluster(trace=True)")
+        records = []
+        for path in sorted(Path(self.data_dir, "trace").glob("*.jsonl")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:      # the last line of a node killed while writing it
+                    continue
+        return merge_records(records, self._t0_wall)
+
+    def trace_lines(self, last: Optional[int] = None) -> list[str]:
+        lines = self.trace().lines()
+        return lines[-last:] if last else lines
+
+    def shiviz(self) -> str:
+        return self.trace().shiviz()
+
     # -- HTTP to the nodes ----------------------------------------------------------------------
 
     def _address_book(self) -> dict[str, str]:
@@ -745,7 +835,7 @@ def _port_of(address: str) -> int:
 
 
 def _request(http: str, via: str, method: str, kind: str, key: str, body: Any,
-             timeout_s: float) -> tuple[Optional[ClientReply], Optional[BaseException]]:
+             timeout_s: float, client: str) -> tuple[Optional[ClientReply], Optional[BaseException]]:
     """One client request over HTTP (runs on a worker thread; touches no shared state).
     Returns ``(reply, None)`` or ``(None, error)``. A node that answers "overloaded" applied
     nothing, so the request is sent again after a short, growing pause (as a Dynamo client
@@ -755,7 +845,7 @@ def _request(http: str, via: str, method: str, kind: str, key: str, body: Any,
     pause = 0.01
     while True:
         code, answer, error = _send(http, via, method, kind, key, body,
-                                    max(0.1, deadline - time.monotonic()))
+                                    max(0.1, deadline - time.monotonic()), client)
         overloaded = isinstance(answer, dict) and answer.get("error_kind") == "overloaded"
         if not overloaded or time.monotonic() + pause > deadline:
             break
@@ -771,18 +861,17 @@ def _request(http: str, via: str, method: str, kind: str, key: str, body: Any,
 
 
 def _send(http: str, via: str, method: str, kind: str, key: str, body: Any,
-          timeout_s: float) -> tuple[int, Any, Optional[BaseException]]:
+          timeout_s: float, client: str) -> tuple[int, Any, Optional[BaseException]]:
     """``(status, answer, None)``, or ``(0, None, error)`` when the node did not answer."""
     try:
-        code, answer = http_json(method, http, kv_path(key), body, timeout_s=timeout_s)
+        code, answer = http_json(method, http, kv_path(key), body, timeout_s=timeout_s,
+                                 client=client)
     except ConnectionRefusedError as exc:
         return 0, None, QuorumError(kind, key, 1, 0, False, f"{via} is down ({exc})")
     except TimeoutError:
-        return 0, None, QuorumError(kind, key, 1, 0, kind != "get",
-                                    f"no reply from {via} in time")
+        return 0, None, no_reply(kind, key, via, "in time")
     except (OSError, ValueError) as exc:
-        return 0, None, QuorumError(kind, key, 1, 0, kind != "get",
-                                    f"{via} failed while answering ({exc})")
+        return 0, None, no_reply(kind, key, via, f"it failed while answering: {exc}")
     return code, answer, None
 
 

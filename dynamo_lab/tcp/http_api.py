@@ -8,6 +8,9 @@ Client endpoints (JSON in, JSON out)::
     DELETE /kv/{key}   {"context": "<str>" | null}  (or ?context=...)  -> 200 {"context": ...}
     GET    /status                                -> ring, membership, suspects, hints, keys
 
+A request may name its client in ``X-Dynamo-Client`` (``TcpCluster`` sends the client's name):
+the node's trace then draws it on that client's lifeline.
+
 Status codes mean what they say: 404 the key has no value (the body still carries the context
 to write with), 400 bad input (the body's ``error`` says what is wrong; nothing was written),
 413 a body over the size limit, 503 the quorum was not reached (``may_have_applied`` says
@@ -24,8 +27,8 @@ read the token nor send a custom header without a CORS preflight this API never 
     POST /admin/partition  {"groups": [["A","B"], ["C","D","E"]], "one_way": false}
                            or {"blocked": [["A","C"], ...]}     (directed links to cut)
     POST /admin/drop       {"probability": 0.2, "peers": ["C"], "seed": 1}
-    POST /admin/heal       restore every link, stop dropping
-    GET  /admin/faults     the rules this node enforces
+    POST /admin/heal       restore every link and the node's starting fault model
+    GET  /admin/faults     the faults this node applies (cut links, its FaultConfig)
     POST /admin/peers      {"B": "127.0.0.1:7002", ...}    add to the address book
     POST /admin/leave      leave the ring for good (hand off data, then say "left")
     GET  /admin/local/{key}  the versions this node holds for key (own data and hints)
@@ -48,7 +51,7 @@ from ..errors import ClientError
 from ..messages import ClientReply
 from .framing import split_address
 from .transport import ACCEPT_BACKLOG
-from .http_client import TOKEN_HEADER
+from .http_client import CLIENT_HEADER, TOKEN_HEADER
 
 RUNTIME = web.AppKey("runtime", object)     # the NodeRuntime an application serves
 MAX_BODY = web.AppKey("max_body", int)
@@ -250,7 +253,9 @@ def _answer(reply: ClientReply) -> web.Response:
 async def _reply(request: web.Request, kind: str, value: Any = None,
                  context: Optional[str] = None) -> web.Response:
     key = key_from_raw_path(request.rel_url.raw_path, "/kv/")
-    return _answer(await request.app[RUNTIME].request(kind, key, value, context))
+    client = request.headers.get(CLIENT_HEADER, "")[:64]
+    return _answer(await request.app[RUNTIME].request(kind, key, value, context,
+                                                      client if client.isprintable() else ""))
 
 
 def _refused(request: web.Request, kind: str) -> Optional[web.Response]:
@@ -344,7 +349,7 @@ def _names(obj: Any, what: str) -> list[str]:
 
 
 async def _partition(request: web.Request) -> web.Response:
-    rules = request.app[RUNTIME].rules
+    runtime = request.app[RUNTIME]
     body = await _json_object(request)
     one_way = body.get("one_way", False)
     if not isinstance(one_way, bool):
@@ -355,20 +360,19 @@ async def _partition(request: web.Request) -> web.Response:
                 isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
                 for p in links):
             raise BadRequest("blocked must be a list of [src, dst] pairs of node names")
-        rules.blocked.update((a, b) for a, b in links)
+        runtime.faults.blocked.update((a, b) for a, b in links)
     else:
         groups = body.get("groups")
         if not isinstance(groups, list) or len(groups) < 2:
             raise BadRequest("partition needs {\"groups\": [[\"A\",\"B\"], [\"C\",\"D\",\"E\"]]} "
                              "(at least two groups) or {\"blocked\": [[src, dst], ...]}")
-        groups = [sorted(set(_names(g, "each group"))) for g in groups]
-        rules.set_partition(groups, one_way)
-    request.app[RUNTIME].log.info("partition: blocked links now %s", sorted(rules.blocked))
-    return web.json_response(rules.to_json())
+        runtime.faults.partition([_names(g, "each group") for g in groups], one_way)
+    runtime.log.info("partition: blocked links now %s", sorted(runtime.faults.blocked))
+    return web.json_response(runtime.faults.to_json())
 
 
 async def _drop(request: web.Request) -> web.Response:
-    rules = request.app[RUNTIME].rules
+    runtime = request.app[RUNTIME]
     body = await _json_object(request)
     p = body.get("probability")
     if type(p) not in (int, float) or not (0.0 <= p <= 1.0) or not math.isfinite(p):
@@ -376,19 +380,19 @@ async def _drop(request: web.Request) -> web.Response:
     seed = body.get("seed")
     if seed is not None and type(seed) is not int:
         raise BadRequest("seed must be an integer")
-    rules.set_drop(float(p), _names(body.get("peers", []), "peers"), seed)
-    return web.json_response(rules.to_json())
+    runtime.set_drop(float(p), _names(body.get("peers", []), "peers"), seed)
+    return web.json_response(runtime.faults.to_json())
 
 
 async def _heal(request: web.Request) -> web.Response:
-    rules = request.app[RUNTIME].rules
-    rules.heal()
-    request.app[RUNTIME].log.info("healed: every link restored")
-    return web.json_response(rules.to_json())
+    runtime = request.app[RUNTIME]
+    runtime.heal()
+    runtime.log.info("healed: every link restored")
+    return web.json_response(runtime.faults.to_json())
 
 
 async def _faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[RUNTIME].rules.to_json())
+    return web.json_response(request.app[RUNTIME].faults.to_json())
 
 
 async def _peers(request: web.Request) -> web.Response:

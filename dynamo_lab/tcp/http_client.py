@@ -14,6 +14,8 @@ from .framing import split_address
 
 #: The header that carries the cluster's token to the admin endpoints.
 TOKEN_HEADER = "X-Dynamo-Token"
+#: The header that names the client of a request (for the node's trace).
+CLIENT_HEADER = "X-Dynamo-Client"
 
 
 def kv_path(key: str) -> str:
@@ -23,12 +25,12 @@ def kv_path(key: str) -> str:
 
 
 def http_json(method: str, address: str, path: str, body: Any = None, *,
-              timeout_s: float = 10.0, token: str = "") -> tuple[int, Any]:
+              timeout_s: float = 10.0, token: str = "", client: str = "") -> tuple[int, Any]:
     """Send one request to ``HOST:PORT`` and return ``(status, parsed JSON body)``.
 
     Raises ``OSError`` (``ConnectionRefusedError``, ``TimeoutError``...) when the node cannot
     be reached or does not answer in ``timeout_s``, and ``ValueError`` if the answer is not
-    JSON.
+    JSON. ``client`` names the client in the node's trace.
     """
     host, port = split_address(address)
     conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
@@ -39,6 +41,8 @@ def http_json(method: str, address: str, path: str, body: Any = None, *,
         headers["Content-Type"] = "application/json"
     if token:
         headers[TOKEN_HEADER] = token
+    if client:
+        headers[CLIENT_HEADER] = client
     try:
         conn.request(method, path, body=data, headers=headers)
         resp = conn.getresponse()

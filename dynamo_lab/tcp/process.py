@@ -1,24 +1,30 @@
 """One node process: the sans-I/O node driven by asyncio, with its transport and HTTP API.
 
-:class:`NodeRuntime` is to the TCP world what :class:`dynamo_lab.sim.simulator.NodeHost` is to
-the simulator: it hands the node one input at a time (a message, a timer, a client request)
-with the current time and carries out the effects it returns:
+:class:`NodeRuntime` is the TCP runtime's :class:`~dynamo_lab.runtime.Driver` (the simulator's
+is :class:`~dynamo_lab.sim.simulator.NodeHost`): the same loop hands the node one input at a
+time (a message, a timer, a client request) and carries out its effects:
 
 * ``Send`` to a node id goes to the :class:`Transport`; ``Send`` to a client address
   (``"http:<n>"``) resolves the HTTP request waiting for that reply;
 * ``SetTimer`` becomes ``loop.call_later`` (every handle kept, cancelled at shutdown);
-* ``Note`` becomes a debug log line.
+* ``Note``, like every send, delivery, drop and timer, goes to the node's trace file when it
+  has one (``trace_file``: JSON lines that ``TcpCluster.trace()`` merges into the simulator's
+  trace format), and to the debug log.
 
 The store is a :class:`SqliteStore` whose every write is committed (``synchronous=FULL``)
 during the node's call, so it is on disk before any acknowledgement that follows it is sent.
-The node's clock is ``time.time()``. Everything runs on one event loop thread, so the node
-never sees two inputs at once.
+The node's clock is ``time.time()`` (plus ``clock_skew_s``). Everything runs on one event
+loop thread, so the node never sees two inputs at once.
 
-:func:`serve` runs a node until SIGTERM/SIGINT; the ``dynamo-lab node`` command calls it.
+A node's options (:class:`NodeOptions`) travel as one JSON file (``dynamo-lab node --options
+FILE``, what ``TcpCluster`` writes); each option is one field there, which is also a flag of
+``dynamo-lab node``. Its parts come by reference or as a description of code
+(:mod:`dynamo_lab.shipping`), never pickled. :func:`serve` runs a node until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -27,82 +33,309 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import ConfigError, DynamoError, ProtocolError
-from ..messages import (AdminLeave, ClientDelete, ClientGet, ClientPut, ClientReply, Note, Send,
-                        SetTimer)
+from ..faults import FaultConfig, LinkFaults
+from ..messages import AdminLeave, ClientReply, encode
 from ..node import Node, NodeConfig
+from ..runtime import Driver, client_request, client_timeout_s
 from ..storage import SqliteStore
-from .framing import MAX_FRAME_BYTES
-from .transport import ACCEPT_BACKLOG, FaultRules, Transport
+from .framing import MAX_FRAME_BYTES, split_address
+from .transport import ACCEPT_BACKLOG, Transport
 
 CLIENT_PREFIX = "http:"
-#: Environment variables that carry a node's secrets (never its command line: ``ps`` shows that).
+#: Environment variables that carry a node's secrets (never its command line: ``ps`` shows that,
+#: nor its options file).
 SECRET_ENV = "DYNAMO_LAB_SECRET"
 TOKEN_ENV = "DYNAMO_LAB_TOKEN"
 CLUSTER_KEY_ENV = "DYNAMO_LAB_CLUSTER_KEY"
 
 
+# -- the options ------------------------------------------------------------------------------
+
+def _opt(default: Any = MISSING, help: str = "", *, flag: str = "", kind: str = "",
+         metavar: Optional[str] = None, cli: bool = True, secret: bool = False):
+    """One option: its default, and how ``dynamo-lab node`` offers it (``cli=False``: only in
+    the options file; ``secret``: neither in the file nor on the command line)."""
+    if not kind:
+        kind = {bool: "bool", int: "int", float: "float", str: "str", list: "list",
+                dict: "dict"}.get(type(default), "str")
+    meta = {"help": help, "flag": flag, "kind": kind, "metavar": metavar,
+            "cli": cli and not secret, "secret": secret}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=type(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class NodeOptions:
-    """Everything a node process needs to start (what ``dynamo-lab node`` parses)."""
-    node_id: str
-    data_dir: str
-    host: str = "127.0.0.1"
-    port: int = 0
-    http_port: int = 0
-    members: list[str] = field(default_factory=list)   # the initial ring; empty: join via seeds
-    seeds: list[str] = field(default_factory=list)     # node ids to gossip with first
-    peers: dict[str, str] = field(default_factory=dict)  # address book: node id -> HOST:PORT
-    config: NodeConfig = field(default_factory=NodeConfig)
-    seed: int = 0
-    cluster: str = "dynamo-lab"                        # names the cluster in every hello
-    secret: str = ""                                   # peers prove they hold it (never argv)
-    token: str = ""                                    # every admin request must carry it
-    faults: dict = field(default_factory=dict)         # FaultRules.to_json() form
-    ready_file: Optional[str] = None
-    port_fallback: bool = False      # if the given port is taken, take one the OS picks
-    exit_with_parent: bool = False   # stop when the process that started this one dies
-    hello_timeout_s: float = 5.0
-    max_frame_bytes: int = MAX_FRAME_BYTES
-    max_inflight: int = 16           # client requests this node coordinates at once; beyond: 503
-    http_idle_timeout_s: float = 10.0    # close an HTTP connection with no complete request
-    http_body_timeout_s: float = 10.0    # a body that has not arrived by then: 408
-    max_http_connections: int = 0        # 0: from the descriptor limit (descriptor_budget)
-    max_peer_connections: int = 0        # inbound peer connections; 0: from the limit too
+    """Everything a node process needs to start. See the module docstring; the secrets
+    (``secret``, ``token``, the cluster key) come from the environment or ``--secret-file``."""
+    node_id: str = _opt(help="the node's name, e.g. A", flag="--id")
+    data_dir: str = _opt(help="where the store lives (DIR/ID.sqlite3)", metavar="DIR")
+    host: str = _opt("127.0.0.1", "address to bind (default 127.0.0.1)")
+    port: int = _opt(0, "peer port (default 0: the OS picks)")
+    http_port: int = _opt(0, "HTTP port (default 0: the OS picks)")
+    members: list = _opt([], "the initial ring (omit to join via --seeds)", metavar="A,B,C")
+    seeds: list = _opt([], "nodes to gossip with first (name, or name=address)",
+                       metavar="A=HOST:PORT,...")
+    peers: dict = _opt({}, "addresses of other nodes", metavar="A=HOST:PORT,...")
+    config: NodeConfig = _opt(NodeConfig(), "NodeConfig fields (flags --n --r --w --vnodes --set)",
+                              kind="config")
+    seed: int = _opt(0, "seed of the node's random choices")
+    cluster: str = _opt("dynamo-lab", "cluster name checked in every hello (nodes of another "
+                                      "cluster are refused)")
+    parts: Any = _opt(None, "the node's parts: module:NAME or path/to/file.py:NAME naming a "
+                            "dynamo_lab.Parts or a function returning one", kind="parts",
+                      metavar="REF")
+    faults: FaultConfig = _opt(FaultConfig.none(), "the fault model (FaultConfig fields)",
+                               kind="faults", cli=False)
+    blocked: list = _opt([], "links cut now, [[src, dst], ...]", kind="links", cli=False)
+    clock_skew_s: float = _opt(0.0, "this node's clock runs S seconds off", metavar="S")
+    trace_file: str = _opt("", "append every send, delivery, drop, timer and note to FILE "
+                               "(JSON lines)", metavar="FILE")
+    ready_file: str = _opt("", "write the ports as JSON here once ready", metavar="FILE")
+    port_fallback: bool = _opt(False, "if --port/--http-port is taken, take a port the OS picks")
+    exit_with_parent: bool = _opt(False, "stop when the process that started this one dies")
+    hello_timeout_s: float = _opt(5.0, "close a peer connection that says nothing for S seconds",
+                                  flag="--hello-timeout", metavar="S")
+    max_frame_bytes: int = _opt(MAX_FRAME_BYTES, "largest frame a peer may send")
+    max_inflight: int = _opt(16, "client requests this node coordinates at once; more get a "
+                                 "fast 503 'overloaded' instead of a queue", metavar="N")
+    http_idle_timeout_s: float = _opt(10.0, "close an HTTP connection with no complete request "
+                                            "after S seconds", metavar="S")
+    http_body_timeout_s: float = _opt(10.0, "a body that has not arrived after S seconds: 408",
+                                      metavar="S")
+    max_http_connections: int = _opt(0, "0: from the descriptor limit", metavar="N")
+    max_peer_connections: int = _opt(0, "inbound peer connections; 0: from the descriptor limit",
+                                     metavar="N")
+    log_level: str = _opt("INFO", "DEBUG, INFO, WARNING or ERROR")
+    secret: str = _opt("", secret=True)        # peers prove they hold it
+    token: str = _opt("", secret=True)         # every admin request must carry it
 
     @property
     def store_path(self) -> Path:
         return Path(self.data_dir) / f"{self.node_id}.sqlite3"
 
+    def to_json(self) -> dict:
+        """The options file's content (no secrets)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.metadata["secret"]:
+                continue
+            out[f.name] = v.to_json() if f.metadata["kind"] in ("config", "faults") else v
+        return out
 
-class NodeRuntime:
+    @classmethod
+    def from_json(cls, obj: Any, *, secret: str = "",
+                  environ: Optional[dict] = None) -> "NodeOptions":
+        """Options from :meth:`to_json`'s form (any subset, over the defaults), checked; the
+        token and cluster key are read from ``environ``. :class:`ConfigError` says what is
+        wrong."""
+        known = {f.name: f for f in fields(cls) if not f.metadata["secret"]}
+        if not isinstance(obj, dict):
+            raise ConfigError(f"node options are a JSON object; got {type(obj).__name__}")
+        unknown = sorted(set(obj) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown node options {unknown}; the options are {sorted(known)} "
+                              f"(secrets never go in the file: set {SECRET_ENV})")
+        for name in ("node_id", "data_dir"):
+            if not obj.get(name):
+                raise ConfigError(f"node options need {name} (--{name.replace('_', '-')})"
+                                  if name != "node_id" else "node options need node_id (--id)")
+        values = {name: _checked(known[name], v) for name, v in obj.items()}
+        environ = os.environ if environ is None else environ
+        peers = dict(values.get("peers", {}))
+        seeds = []
+        for item in values.get("seeds", []):
+            name, sep, address = item.partition("=")
+            seeds.append(name)
+            if sep:
+                peers[name] = _address(address, "seeds")
+        values["seeds"], values["peers"] = seeds, peers
+        if not values.get("members") and not seeds:
+            values["members"] = [values["node_id"]]    # a cluster of one, which others can join
+        cfg = values.get("config", NodeConfig())
+        values["config"] = replace(cfg, cluster_key=environ.get(CLUSTER_KEY_ENV, cfg.cluster_key))
+        return cls(**values, secret=secret, token=environ.get(TOKEN_ENV, ""))
+
+    # -- the command line: one flag per option ---------------------------------------------
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """The flags of ``dynamo-lab node``: ``--options FILE``, then one per option."""
+        parser.add_argument("--options", metavar="FILE",
+                            help="the node's options as one JSON file (what TcpCluster writes); "
+                                 "flags given beside it override its fields")
+        parser.add_argument("--secret-file", metavar="FILE",
+                            help=f"file whose first line is the cluster's secret, which peers "
+                                 f"prove they hold (default: ${SECRET_ENV}; never pass the "
+                                 f"secret itself)")
+        S = argparse.SUPPRESS           # a flag not given does not override the file
+        for f in fields(cls):
+            m = f.metadata
+            if not m["cli"]:
+                continue
+            flag = m["flag"] or "--" + f.name.replace("_", "-")
+            kw = {"help": m["help"], "dest": f.name, "default": S}
+            if m["kind"] == "bool":
+                parser.add_argument(flag, action="store_true", **kw)
+            elif m["kind"] == "config":
+                for name, what in (("n", "replicas per key, N"), ("r", "read quorum, R"),
+                                   ("w", "write quorum, W"), ("vnodes", "virtual nodes")):
+                    parser.add_argument(f"--{name}", type=int, help=what, default=S)
+                parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=S,
+                                    help="one NodeConfig field (repeatable)")
+            else:
+                kw["type"] = {"int": int, "float": float}.get(m["kind"], str)
+                parser.add_argument(flag, metavar=m["metavar"], **kw)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, environ: Optional[dict] = None) -> "NodeOptions":
+        """The options of ``dynamo-lab node``: the ``--options`` file, then the flags."""
+        obj: dict = {}
+        if getattr(args, "options", None):
+            try:
+                obj = json.loads(Path(args.options).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot read the options file {args.options}: {exc}") from None
+            if not isinstance(obj, dict):
+                raise ConfigError(f"the options file {args.options} must hold a JSON object")
+        given = vars(args)
+        settings = config_settings(given.get("set", []))
+        settings.update({k: given[k] for k in ("n", "r", "w", "vnodes") if k in given})
+        if settings:
+            obj["config"] = {**obj.get("config", {}), **settings}
+        for f in fields(cls):
+            if f.metadata["cli"] and f.metadata["kind"] != "config" and f.name in given:
+                text = given[f.name]
+                kind = f.metadata["kind"]
+                obj[f.name] = ([x for x in (y.strip() for y in text.split(",")) if x]
+                               if kind == "list" else _book(text) if kind == "dict" else text)
+        environ = os.environ if environ is None else environ
+        return cls.from_json(obj, secret=read_secret(getattr(args, "secret_file", None),
+                                                     environ), environ=environ)
+
+
+def _checked(f, v: Any) -> Any:
+    """An option's value from JSON, checked against its kind."""
+    kind, name = f.metadata["kind"], f.name
+    ok = {"str": isinstance(v, str), "bool": isinstance(v, bool),
+          "int": isinstance(v, int) and not isinstance(v, bool),
+          "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+          "list": isinstance(v, list) and all(isinstance(x, str) for x in v),
+          "dict": isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+          "links": isinstance(v, list) and all(isinstance(x, list) and len(x) == 2 and all(
+              isinstance(y, str) for y in x) for x in v),
+          "parts": v is None or isinstance(v, (str, dict)),
+          "config": isinstance(v, dict), "faults": isinstance(v, dict)}[kind]
+    if not ok:
+        raise ConfigError(f"node option {name} must be {kind}-valued; got {v!r}")
+    if kind == "config":
+        try:
+            return NodeConfig(**v)
+        except TypeError as exc:
+            raise ConfigError(f"config: {exc}") from None
+    if kind == "faults":
+        return FaultConfig.from_json(v)
+    if kind == "dict":
+        return {k: _address(a, name) for k, a in v.items()}
+    if name == "max_inflight" and v < 1:
+        raise ConfigError(f"max_inflight must be a whole number >= 1, got {v!r}")
+    if name == "log_level" and v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"log_level is DEBUG, INFO, WARNING or ERROR; got {v!r}")
+    return float(v) if kind == "float" else v
+
+
+def _address(address: str, what: str) -> str:
+    try:
+        split_address(address)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    return address
+
+
+def _book(text: str) -> dict[str, str]:
+    """``"A=127.0.0.1:7001,B=127.0.0.1:7002"`` -> a mapping."""
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        name, sep, address = item.partition("=")
+        if not name or not sep:
+            raise ConfigError(f"expected NAME=HOST:PORT entries separated by commas; got {item!r}")
+        out[name] = address
+    return out
+
+
+def config_settings(items: list[str]) -> dict:
+    """``["gossip_interval_s=0.5", "read_repair=false"]`` -> NodeConfig keyword arguments
+    (the ``--set`` flags)."""
+    known = {f.name for f in fields(NodeConfig)} - {"n", "r", "w", "vnodes", "cluster_key"}
+    out = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or name not in known:
+            raise ConfigError(f"--set takes NAME=VALUE with NAME one of {sorted(known)}; "
+                              f"got {item!r}")
+        try:
+            out[name] = json.loads(raw)
+        except ValueError:
+            out[name] = raw
+    return out
+
+
+def read_secret(path: Optional[str], environ: dict) -> str:
+    """The cluster's secret: the first line of ``path``, else ``$DYNAMO_LAB_SECRET``. Never
+    an argument: every user of the machine can read a command line in ``ps``."""
+    how = (f"put it in a file only you can read (umask 077; echo SECRET > FILE) and pass "
+           f"--secret-file FILE, or set {SECRET_ENV}; every node of a cluster needs the same one")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                secret = fh.readline().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --secret-file {path}: {exc.strerror or exc}") from None
+        if not secret:
+            raise ConfigError(f"--secret-file {path} is empty; {how}")
+        return secret
+    secret = environ.get(SECRET_ENV, "").strip()
+    if not secret:
+        raise ConfigError(f"a node needs the cluster's secret to authenticate its peers: {how}")
+    return secret
+
+
+# -- the runtime ------------------------------------------------------------------------------
+
+class NodeRuntime(Driver):
     """Runs one :class:`Node` on the running asyncio loop. See the module docstring."""
 
     def __init__(self, opts: NodeOptions, log: Optional[logging.Logger] = None):
         self.opts = opts
+        self.name = opts.node_id
         self.log = log or logging.getLogger(f"dynamo_lab.node.{opts.node_id}")
         self.store: Optional[SqliteStore] = None
-        self.node: Optional[Node] = None
-        self.rules = FaultRules(opts.seed)
-        self.rules.load_json(opts.faults)
         if not opts.secret:
             raise ConfigError(f"node {opts.node_id} needs the cluster's secret to talk to its "
                               f"peers: set {SECRET_ENV} or pass --secret-file FILE")
+        self.faults = LinkFaults(opts.faults, random.Random(f"{opts.seed}/{opts.node_id}/network"))
+        self.faults.blocked = {(a, b) for a, b in opts.blocked}
         self.transport = Transport(
-            opts.node_id, opts.cluster, self._deliver, secret=opts.secret,
+            opts.node_id, opts.cluster, self.deliver, secret=opts.secret,
             addresses=self._address_of,
             address_book={k: v for k, v in opts.peers.items() if k != opts.node_id},
-            rules=self.rules, log=self.log, max_frame_bytes=opts.max_frame_bytes,
-            hello_timeout_s=opts.hello_timeout_s, seed=opts.seed)
+            faults=self.faults, on_drop=self._dropped, log=self.log,
+            max_frame_bytes=opts.max_frame_bytes, hello_timeout_s=opts.hello_timeout_s,
+            seed=opts.seed)
         self.http_address = ""
         self.started_at = 0.0
         self._timers: set[asyncio.TimerHandle] = set()
         self._waiting: dict[str, asyncio.Future] = {}
+        self._clients: dict[str, str] = {}     # client address -> its name in the trace
         self._client_seq = 0
+        self._trace_out = None
         self._http_runner = None
         self._parent = 0
         self.on_orphaned = None      # called when exit_with_parent sees the parent gone
@@ -119,7 +352,11 @@ class NodeRuntime:
 
     async def start(self, http: bool = True) -> None:
         """Open the store, bind both ports, start the node, then accept connections."""
+        from ..shipping import build_parts
         opts = self.opts
+        parts = build_parts(opts.parts) if opts.parts else None
+        if opts.trace_file:
+            self._trace_out = open(opts.trace_file, "a", encoding="utf-8", buffering=1)
         self.store = SqliteStore(opts.store_path)
         try:
             address = await self.transport.listen(opts.host, opts.port)
@@ -133,10 +370,11 @@ class NodeRuntime:
         members: Any = {m: opts.peers.get(m, "") for m in opts.members}
         if opts.node_id in members:
             members[opts.node_id] = address
-        self.node = Node(opts.node_id, self.store, rng, opts.config, members=members,
-                         seeds=opts.seeds, address=address)
         self.started_at = time.time()
-        self._apply(self.node.start(self.started_at))
+        if generation > 1:
+            self.record("restart", detail=f"generation {generation}")
+        self.boot(Node(opts.node_id, self.store, rng, opts.config, members=members,
+                       seeds=opts.seeds, address=address, parts=parts))
         await self.transport.start_serving()
         if http:
             from .http_api import start_http
@@ -169,7 +407,10 @@ class NodeRuntime:
         if self.store is not None:
             self.store.close()
             self.store = None
-        self.node = None
+        self.halt()
+        if self._trace_out is not None:
+            self._trace_out.close()
+            self._trace_out = None
 
     def _watch_parent(self) -> None:
         """A safety net for test clusters: if the parent dies without stopping this node
@@ -179,79 +420,67 @@ class NodeRuntime:
             if self.on_orphaned is not None:
                 self.on_orphaned()
             return
+        self.call_later(0.5, self._watch_parent)
+
+    # -- the Driver hooks -----------------------------------------------------------------
+
+    def local_time(self) -> float:
+        return time.time() + self.opts.clock_skew_s
+
+    def transmit(self, dst: str, msg: Any) -> None:
+        self.record("send", dst, msg)
+        if not dst.startswith(CLIENT_PREFIX):
+            self.transport.send(dst, msg)
+            return
+        fut = self._waiting.pop(dst, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+            self._trace("deliver", dst, self.name, msg)
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
         box: list = []
-        handle = asyncio.get_running_loop().call_later(0.5, self._rewatch, box)
-        box.append(handle)
-        self._timers.add(handle)
 
-    def _rewatch(self, box: list) -> None:
-        self._timers.discard(box[0])
-        self._watch_parent()
+        def run() -> None:
+            self._timers.discard(box[0])
+            callback()
+        box.append(asyncio.get_running_loop().call_later(delay_s, run))
+        self._timers.add(box[0])
 
-    # -- driving the node -----------------------------------------------------------------
+    def record(self, kind: str, peer: str = "", msg: Any = None, detail: str = "",
+               carried: Optional[tuple] = None) -> None:
+        if kind == "note":
+            self.log.debug("note: %s", detail)
+        self._trace(kind, self.name, peer, msg, detail)
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self.errors += 1
+        if isinstance(exc, ProtocolError):
+            self.log.warning("refused %s: %s", what, exc)
+        else:  # a bug in a node part: keep serving, say so loudly
+            self.log.exception("node %s failed handling %s", self.opts.node_id, what)
+
+    def _dropped(self, src: str, dst: str, msg: Any, why: str) -> None:
+        self._trace("drop", src, dst, msg, why)
+
+    def _trace(self, kind: str, node: str, peer: str, msg: Any, detail: str = "") -> None:
+        """One line of the trace file: the simulator's trace event, with the wall-clock time."""
+        if self._trace_out is None:
+            return
+        self._trace_out.write(json.dumps(
+            {"t": time.time(), "kind": kind, "node": self._clients.get(node, node),
+             "peer": self._clients.get(peer, peer), "msg": None if msg is None else encode(msg),
+             "detail": detail}, separators=(",", ":")) + "\n")
 
     def _address_of(self, node: str) -> str:
         return self.node.membership.address_of(node) if self.node is not None else ""
 
-    def _deliver(self, src: str, msg: Any) -> None:
-        if self.node is not None:
-            self._call(f"{type(msg).__name__} from {src}", self.node.on_message, src, msg)
-
-    def _fire(self, handle_box: list, timer: Any) -> None:
-        # handle_box holds this timer's own handle, so it can forget it once fired.
-        self._timers.discard(handle_box[0])
-        if self.node is not None:
-            self._call(f"timer {type(timer).__name__}", self.node.on_timer, timer)
-
-    def _call(self, what: str, fn, *args) -> bool:
-        """Run one node step and carry out its effects. A failure is logged, never fatal;
-        returns False if the step failed."""
-        if self.node is None:
-            return False
-        try:
-            effects = fn(*args, time.time())
-        except ProtocolError as exc:
-            self.errors += 1
-            self.log.warning("refused %s: %s", what, exc)
-            return False
-        except Exception:  # a bug in a node part: keep serving, say so loudly
-            self.errors += 1
-            self.log.exception("node %s failed handling %s", self.opts.node_id, what)
-            return False
-        self._apply(effects)
-        return True
-
-    def _apply(self, effects: list) -> None:
-        loop = asyncio.get_running_loop()
-        for eff in effects:
-            if isinstance(eff, Send):
-                if eff.dst.startswith(CLIENT_PREFIX):
-                    fut = self._waiting.pop(eff.dst, None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(eff.msg)
-                else:
-                    self.transport.send(eff.dst, eff.msg)
-            elif isinstance(eff, SetTimer):
-                box: list = []
-                handle = loop.call_later(eff.delay_s, self._fire, box, eff.timer)
-                box.append(handle)
-                self._timers.add(handle)
-            elif isinstance(eff, Note):
-                self.log.debug("note: %s", eff.text)
-            else:
-                raise TypeError(f"unknown effect {eff!r} from node {self.opts.node_id}")
-
     # -- services for the HTTP API --------------------------------------------------------
 
-    @property
-    def client_timeout_s(self) -> float:
-        """How long a client request may wait for the coordinator (as in the simulator)."""
-        return 4 * self.opts.config.request_timeout_s + 1.0
-
     async def request(self, kind: str, key: Any, value: Any = None,
-                      context: Optional[str] = None) -> ClientReply:
+                      context: Optional[str] = None, client: str = "") -> ClientReply:
         """Run one client request through the node and return its reply. A coordinator that
-        does not answer in time gives a quorum-failure reply (``got=0``).
+        does not answer in time gives a quorum-failure reply (``got=0``). ``client`` names
+        the client in the trace.
 
         Admission control: with ``max_inflight`` requests already admitted, the request is
         refused at once (``error_kind="overloaded"``, nothing applied) rather than queued:
@@ -264,7 +493,7 @@ class NodeRuntime:
             return refused
         self.inflight += 1
         try:
-            return await self._admitted(kind, key, value, context)
+            return await self._admitted(kind, key, value, context, client)
         finally:
             self.inflight -= 1
 
@@ -280,35 +509,47 @@ class NodeRuntime:
                                  f"requests in flight, its limit); nothing was applied: retry "
                                  f"after a short pause or ask another node")
 
-    async def _admitted(self, kind: str, key: Any, value: Any,
-                        context: Optional[str]) -> ClientReply:
+    async def _admitted(self, kind: str, key: Any, value: Any, context: Optional[str],
+                        client_name: str) -> ClientReply:
         self._client_seq += 1
         # The generation makes the request id (and so the write id) unique across restarts.
         gen = self.node.membership.mine.generation if self.node is not None else 0
         client = f"{CLIENT_PREFIX}{gen}.{self._client_seq}"
         req_id = f"{client}#{self._client_seq}"
-        msg = {"get": lambda: ClientGet(req_id, key),
-               "put": lambda: ClientPut(req_id, key, value, context),
-               "delete": lambda: ClientDelete(req_id, key, context)}[kind]()
+        msg = client_request(kind, req_id, key, value, context)
         fut = asyncio.get_running_loop().create_future()
         self._waiting[client] = fut
+        self._clients[client] = f"client:{client_name or 'http'}"
         try:
-            if self.node is None or not self._call(f"{kind} from {client}",
-                                                   self.node.on_message, client, msg):
+            self._trace("send", client, self.name, msg)
+            if not self.deliver(client, msg):
                 return ClientReply(req_id, kind, str(key), False, coordinator=self.opts.node_id,
                                    error_kind="internal",
                                    error="the node failed on this request; see its log")
-            return await asyncio.wait_for(fut, self.client_timeout_s)
+            return await asyncio.wait_for(fut, client_timeout_s(self.opts.config))
         except asyncio.TimeoutError:
             return ClientReply(req_id, kind, str(key), False, coordinator=self.opts.node_id,
                                error_kind="quorum", error="no reply from the coordinator in time",
                                may_have_applied=kind != "get")
         finally:
             self._waiting.pop(client, None)
+            self._clients.pop(client, None)
 
     def leave(self) -> None:
         """Start leaving the ring for good (hand off every key and hint, then say "left")."""
-        self._call("admin leave", self.node.on_message, "admin", AdminLeave())
+        self.step("admin leave", self.node.on_message, "admin", AdminLeave())
+
+    def set_drop(self, probability: float, peers: list[str], seed: Optional[int]) -> None:
+        """Lose ``probability`` of the messages sent (to ``peers`` only, when given)."""
+        self.faults.config = replace(self.faults.config, drop=probability)
+        self.faults.faulty = set(peers) | {self.name} if peers else None
+        if seed is not None:
+            self.faults.rng = random.Random(f"{seed}/{self.name}/network")
+
+    def heal(self) -> None:
+        """Restore every link and the fault model this node started with."""
+        self.faults.heal()
+        self.faults.config, self.faults.faulty = self.opts.faults, None
 
     def status(self) -> dict:
         out = self.node.status() if self.node is not None else {"node": self.opts.node_id}
@@ -320,6 +561,7 @@ class NodeRuntime:
         out["admission"] = {"inflight": self.inflight, "max_inflight": self.opts.max_inflight,
                             "overloaded": self.overloaded}
         out["left"] = bool(self.node is not None and self.node.left)
+        out["parts"] = self.opts.parts
         return out
 
 
@@ -430,9 +672,10 @@ async def serve(opts: NodeOptions) -> int:
     return 0
 
 
-def run(opts: NodeOptions, log_level: str = "INFO") -> int:
+def run(opts: NodeOptions) -> int:
     """Configure logging to stderr and :func:`serve` the node (blocking)."""
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), stream=sys.stderr,
+    logging.basicConfig(level=getattr(logging, opts.log_level.upper(), logging.INFO),
+                        stream=sys.stderr,
                         format=f"%(asctime)s {opts.node_id} %(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter())

@@ -7,8 +7,9 @@ One :class:`Transport` per node process. It
 * keeps one outbound connection per peer (:class:`PeerLink`), opened on first use,
   re-opened with exponential backoff when it breaks; messages to a peer that cannot be
   reached are dropped (Dynamo's protocols retry: gossip, timeouts, hinted handoff);
-* enforces the fault rules (:class:`FaultRules`) on both ends of every link: a blocked link
-  drops what this node would send on it and what arrives on it;
+* applies the fault model (:class:`~dynamo_lab.faults.LinkFaults`, the simulator's) on both
+  ends of every link: a cut link drops what this node would send on it and what arrives on it,
+  and each message sent meets its fate (lost, delayed, duplicated) before it is queued;
 * owns every task it starts, and cancels them all in :meth:`Transport.close`.
 
 Only network messages cross a connection: a timer or an ``AdminLeave`` arriving from a peer is
@@ -20,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import ProtocolError
+from ..faults import FaultConfig, LinkFaults
 from ..messages import AdminLeave, MESSAGE_TYPES, dumps, loads
 from .framing import (MAX_FRAME_BYTES, FrameError, challenge_payload, dial_handshake,
                       encode_frame, new_nonce, parse_hello, read_frame, split_address,
@@ -35,66 +37,6 @@ ACCEPT_BACKLOG = 16
 
 #: Message types a peer may send. AdminLeave is only for the node's own admin endpoint.
 WIRE_TYPES = frozenset(name for name in MESSAGE_TYPES if name != AdminLeave.__name__)
-
-
-class FaultRules:
-    """The faults this node's transport injects: blocked directed links and random drops.
-
-    ``blocked`` holds ``(src, dst)`` pairs for the whole cluster (every node gets the same
-    list and enforces the pairs that involve it). ``drop`` is the probability of losing a
-    message this node sends to one of ``drop_peers`` (all peers when empty).
-    """
-
-    def __init__(self, seed: int = 0):
-        self.blocked: set[tuple[str, str]] = set()
-        self.drop = 0.0
-        self.drop_peers: set[str] = set()
-        self._rng = random.Random(f"{seed}/drop")
-        self.dropped = 0
-
-    def allows(self, src: str, dst: str) -> bool:
-        """May a message go from ``src`` to ``dst``? (Counts the ones that may not.)"""
-        if (src, dst) in self.blocked:
-            self.dropped += 1
-            return False
-        return True
-
-    def lose(self, dst: str) -> bool:
-        """Should this outbound message to ``dst`` be dropped at random?"""
-        if self.drop and (not self.drop_peers or dst in self.drop_peers):
-            if self._rng.random() < self.drop:
-                self.dropped += 1
-                return True
-        return False
-
-    def set_partition(self, groups: list[list[str]], one_way: bool = False) -> None:
-        """Block every link between different groups (``one_way``: only first -> others),
-        adding to the links already blocked (as the simulator does)."""
-        for i, a in enumerate(groups):
-            for j, b in enumerate(groups):
-                if i == j or (one_way and i != 0):
-                    continue
-                self.blocked.update((x, y) for x in a for y in b)
-
-    def set_drop(self, probability: float, peers: Iterable[str] = (), seed: Optional[int] = None) -> None:
-        self.drop = probability
-        self.drop_peers = set(peers)
-        if seed is not None:
-            self._rng = random.Random(f"{seed}/drop")
-
-    def heal(self) -> None:
-        self.blocked.clear()
-        self.drop = 0.0
-        self.drop_peers = set()
-
-    def to_json(self) -> dict:
-        return {"blocked": sorted([a, b] for a, b in self.blocked), "drop": self.drop,
-                "drop_peers": sorted(self.drop_peers), "dropped": self.dropped}
-
-    def load_json(self, obj: dict) -> None:
-        """Set the rules from :meth:`to_json`'s form (what a restarted node is given)."""
-        self.blocked = {(str(a), str(b)) for a, b in obj.get("blocked", [])}
-        self.set_drop(float(obj.get("drop", 0.0)), obj.get("drop_peers", ()))
 
 
 class PeerLink:
@@ -219,14 +161,17 @@ class Transport:
 
     ``secret`` is the cluster's shared secret: only peers that prove they hold it are heard,
     and only peers that prove it are sent anything (``ValueError`` if it is empty).
-    ``deliver(src, msg)`` is called for every message that arrives and passes the rules;
+    ``deliver(src, msg)`` is called for every message that arrives on a link that is not cut;
+    ``on_drop(src, dst, msg, why)`` for every message the faults stop;
     ``addresses(dst)`` gives the node's current idea of a peer's address (its membership view),
     consulted before the address book and the addresses peers announced in their hellos.
     """
 
-    def __init__(self, node_id: str, cluster: str, deliver: Callable[[str, Any], None], *,
+    def __init__(self, node_id: str, cluster: str, deliver: Callable[[str, Any], Any], *,
                  secret: str, addresses: Callable[[str], str] = lambda _n: "",
-                 address_book: Optional[dict[str, str]] = None, rules: Optional[FaultRules] = None,
+                 address_book: Optional[dict[str, str]] = None,
+                 faults: Optional[LinkFaults] = None,
+                 on_drop: Callable[[str, str, Any, str], None] = lambda *_a: None,
                  log: Optional[logging.Logger] = None, max_frame_bytes: int = MAX_FRAME_BYTES,
                  hello_timeout_s: float = 5.0, connect_timeout_s: float = 2.0,
                  backoff_min_s: float = 0.05, backoff_max_s: float = 1.0, seed: int = 0):
@@ -239,7 +184,9 @@ class Transport:
         self.addresses = addresses
         self.address_book = dict(address_book or {})
         self.learned: dict[str, str] = {}
-        self.rules = rules or FaultRules(seed)
+        self.faults = faults or LinkFaults(FaultConfig.none(), random.Random(f"{seed}/{node_id}"))
+        self.on_drop = on_drop
+        self._delayed: set[asyncio.TimerHandle] = set()   # messages the fault model holds back
         self.log = log or logging.getLogger(f"dynamo_lab.tcp.{node_id}")
         self.max_frame_bytes = max_frame_bytes
         self.hello_timeout_s = hello_timeout_s
@@ -337,7 +284,8 @@ class Transport:
         except ProtocolError as exc:
             self._refuse(who, f"{exc}; frame dropped")
             return
-        if not self.rules.allows(src, self.node_id):
+        if self.faults.cut(src, self.node_id):
+            self.on_drop(src, self.node_id, msg, "partition")
             return
         self.received += 1
         self.deliver(src, msg)
@@ -353,24 +301,52 @@ class Transport:
         return self.addresses(node) or self.address_book.get(node) or self.learned.get(node, "")
 
     def send(self, dst: str, msg: Any) -> None:
-        """Queue ``msg`` for ``dst`` (never blocks; may drop, see :class:`PeerLink`)."""
-        if self.closing or not self.rules.allows(self.node_id, dst) or self.rules.lose(dst):
+        """Queue ``msg`` for ``dst`` (never blocks; may drop, see :class:`PeerLink`), after
+        the fault model had its say: a cut link or a lost message goes nowhere, a delayed
+        copy is queued later."""
+        if self.closing:
+            return
+        if self.faults.cut(self.node_id, dst):
+            self.on_drop(self.node_id, dst, msg, "partition")
+            return
+        delays = self.faults.fate(self.node_id, dst)
+        if not delays:
+            self.on_drop(self.node_id, dst, msg, "lost")
             return
         payload = dumps(msg)
         if len(payload) > self.max_frame_bytes:
             self.log.error("not sending %s to %s: %d bytes exceeds the frame limit",
                            type(msg).__name__, dst, len(payload))
             return
+        frame = encode_frame(payload, self.max_frame_bytes)
+        for delay in delays:
+            if delay <= 0:
+                self._offer(dst, frame)
+                continue
+            box: list = []
+            box.append(asyncio.get_running_loop().call_later(delay, self._offer_later, box,
+                                                             dst, frame))
+            self._delayed.add(box[0])
+
+    def _offer_later(self, box: list, dst: str, frame: bytes) -> None:
+        self._delayed.discard(box[0])
+        if not self.closing:
+            self._offer(dst, frame)
+
+    def _offer(self, dst: str, frame: bytes) -> None:
         link = self.links.get(dst)
         if link is None:
             link = self.links[dst] = PeerLink(self, dst)
-        link.offer(encode_frame(payload, self.max_frame_bytes))
+        link.offer(frame)
 
     # -- shutting down --------------------------------------------------------------------
 
     async def close(self) -> None:
         """Stop listening, close every connection and cancel every task this transport owns."""
         self.closing = True
+        for handle in self._delayed:
+            handle.cancel()
+        self._delayed.clear()
         if self.server is not None:
             self.server.close()
         tasks = [link.task for link in self.links.values()] + list(self._inbound)
@@ -383,4 +359,4 @@ class Transport:
     def to_json(self) -> dict:
         return {"address": self.address, "received": self.received, "refused": self.refused,
                 "links": {p: link.to_json() for p, link in sorted(self.links.items())},
-                "faults": self.rules.to_json()}
+                "faults": self.faults.to_json()}
