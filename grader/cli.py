@@ -39,8 +39,17 @@ def cmd_release(args) -> int:
     return 0
 
 
+def _course_seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"the course seed is a whole number >= 0, not {text!r}")
+    return int(text)
+
+
 def cmd_autograde(args) -> int:
     course = _course(args)
+    if args.course_seed is not None:
+        from .seeds import save_course_seed
+        save_course_seed(course.dir, args.course_seed)
     summary = course.autograde(args.submissions, labs=args.lab, workers=args.workers,
                                timeout_s=args.timeout, progress=not args.quiet,
                                students=args.student)
@@ -170,6 +179,9 @@ def parser() -> argparse.ArgumentParser:
                                        "student_notebook.ipynb) or .zip export (Canvas, Moodle)")
     s.add_argument("--student", action="append", metavar="ID",
                    help="only this student (repeatable): regrade one student")
+    s.add_argument("--course-seed", type=_course_seed, metavar="N",
+                   help="draw the hidden checks' examples from this seed (kept in the course "
+                        "folder for regrades and feedback); default: the seeds in the cells")
     s.set_defaults(func=cmd_autograde)
 
     s = sub.add_parser("late", parents=[common], help="a lab's due date and the late penalty")

@@ -87,6 +87,9 @@ def configure(c, course_dir: Path | str, *, release_dir: Optional[Path | str] = 
     ]
     c.TrustedGrade.course_dir = str(course_dir)
     c.TrustedGrade.cell_timeout_s = float(cell_timeout_s)
+    from .seeds import load_course_seed
+    course_seed = load_course_seed(course_dir)
+    c.TrustedGrade.course_seed = -1 if course_seed is None else course_seed
     from .late import load_policy
     policy = load_policy(course_dir)
     c.AssignLatePenalties.plugin_class = "grader.late.PerDayPenalty"

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Float, Unicode
+from traitlets import Float, Integer, Unicode
 
 from .preludes import prelude
 from .sandbox import Limits, Sandbox, SandboxError, SandboxTimeout, default_hide
+from .seeds import check_seed
 
 PASSED = "passed: checked by the grader against the reference"
 #: Text of every report that names an answer cell left out because it never finished.
@@ -78,10 +79,11 @@ def answer_cells(nb) -> list[dict]:
 def grade_test_cell(lab: str, checks: list[TrustedCheck], cells: list[dict], *,
                     hide: list[str], limits: Limits, timeout_s: float,
                     skipped: list[dict] = (), tried: Optional[dict] = None,
-                    label: str = "") -> tuple[bool, str]:
+                    label: str = "", course_seed: Optional[int] = None) -> tuple[bool, str]:
     """Run one test cell's checks against the student's cells in a fresh sandbox. Returns
     ``(passed, report)``. ``skipped``: errors of cells left out (they ran past their limit);
-    ``tried`` (a dict) gathers what the student's code tried (see :meth:`Sandbox.tried`)."""
+    ``tried`` (a dict) gathers what the student's code tried (see :meth:`Sandbox.tried`);
+    ``course_seed``: the checks' seeds are derived from it (:mod:`grader.seeds`)."""
     from dynamo_lab import grading
     if not checks:
         return False, ("this test cell has no grading.check_* call, so the grader cannot "
@@ -94,9 +96,11 @@ def grade_test_cell(lab: str, checks: list[TrustedCheck], cells: list[dict], *,
                 missing = [n for n in check.names if n not in sb.names]
                 if missing:
                     return False, _missing(missing, sb)
+                kwargs = dict(check.kwargs)
+                if course_seed is not None:
+                    kwargs["seed"] = check_seed(course_seed, check.func, kwargs.get("seed"))
                 try:
-                    getattr(grading, check.func)(*[sb.proxy(n) for n in check.names],
-                                                **check.kwargs)
+                    getattr(grading, check.func)(*[sb.proxy(n) for n in check.names], **kwargs)
                 except grading.GradingFailure as failure:
                     return False, str(failure) + _cell_errors(sb)
         finally:
@@ -161,6 +165,7 @@ class TrustedGrade(NbGraderPreprocessor):
     course_dir = Unicode("", help="the course folder (hidden from the student's code)").tag(config=True)
     cell_timeout_s = Float(120.0, help="wall-clock limit of one test cell's checks").tag(config=True)
     memory_mb = Float(1024, help="address space of one sandbox").tag(config=True)
+    course_seed = Integer(-1, help="the course seed (grader.seeds); -1: the cells' own seeds").tag(config=True)
 
     def preprocess(self, nb, resources):
         lab = resources["nbgrader"]["assignment"]
@@ -182,7 +187,9 @@ class TrustedGrade(NbGraderPreprocessor):
                 passed, text = grade_test_cell(lab, trusted_checks(cell.source), cells,
                                                hide=hide, limits=limits, skipped=skipped,
                                                timeout_s=self.cell_timeout_s, tried=tried,
-                                               label=label)
+                                               label=label,
+                                               course_seed=None if self.course_seed < 0
+                                               else self.course_seed)
             except SandboxError as exc:
                 passed, text = False, f"your code could not be graded: {exc}"
             except Exception as exc:  # the grader's own bug: no points, and say so plainly
