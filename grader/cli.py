@@ -45,6 +45,18 @@ def _course_seed(text: str) -> int:
     return int(text)
 
 
+def cmd_handout(args) -> int:
+    from .handout import LeakError, write_handout
+    try:
+        written = write_handout(Path(args.dir), git=not args.no_git)
+    except (FileExistsError, ValueError, LeakError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files to {args.dir}"
+          + ("" if args.no_git else " (a git repository with one commit)"))
+    return 0
+
+
 def cmd_autograde(args) -> int:
     course = _course(args)
     if args.course_seed is not None:
@@ -240,6 +252,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("selfcheck", parents=[common, grading],
                        help="solutions score full marks, releases zero, labs/ up to date")
     s.set_defaults(func=cmd_selfcheck)
+
+    s = sub.add_parser("handout", help="write the repository students clone (no solutions, "
+                                       "no hidden tests)")
+    s.add_argument("dir", metavar="DIR", help="a new (or empty) folder outside this checkout")
+    s.add_argument("--no-git", action="store_true", help="do not make it a git repository")
+    s.set_defaults(func=cmd_handout)
 
     s = sub.add_parser("build", help="write solutions/*.ipynb from each lab's .cells file")
     s.add_argument("--check", action="store_true", help="only report notebooks out of date")
