@@ -216,7 +216,8 @@ def ship_source(mod: types.ModuleType, names: list[str]) -> str:
             header.append(_import_or_constant(name, obj, mod.__name__))
     origin = getattr(mod, "__file__", None) or "a notebook's cells"
     return (f'"""Shipped by dynamo_lab.shipping from {origin} (module {mod.__name__}): the code '
-            f'the parts use."""\n\n' + "".join(f"{h}\n" for h in sorted(header)) + "\n\n"
+            f'the parts use."""\n\n' + "".join(f"{h}\n" for h in sorted(
+                header, key=lambda h: (not h.startswith(("import ", "from ")), h))) + "\n\n"
             + "\n\n\n".join(defs[n][0] for n in _definition_order(defs)) + "\n"
             + "".join(f"{a}\n" for a in aliases))
 

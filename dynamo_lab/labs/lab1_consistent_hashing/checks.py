@@ -9,6 +9,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from ...errors import ConfigError
 from ...hashing import RING_SIZE, key_hash
+from ...shipping import recipe
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.harness import (Context, describe_exc, differential, hypothesis_run, run_check,
                                 start_check, student_scope)
@@ -451,6 +452,7 @@ class StudentRingAdapter:
         return [t for t, x in self.tokens() if x == node]
 
 
+@recipe        # so that TcpCluster(parts=...) can make it again in each node process
 def student_ring_factory(ring_class: type, vnodes: int = 8, *, strict: bool = True,
                          _trusted: bool = False) -> Callable[[Mapping[str, Sequence[int]]], StudentRingAdapter]:
     """A ``ring_factory`` for :class:`~dynamo_lab.Parts` that makes every node use

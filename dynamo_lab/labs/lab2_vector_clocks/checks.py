@@ -8,6 +8,7 @@ import random
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 from ...errors import ConfigError
+from ...shipping import recipe
 from ...grading.failures import DEFAULT_BUDGET_S, MAX_SIBLINGS, STATE, Expected, Mismatch
 from ...grading.harness import (Context, differential, hypothesis_run, run_check, start_check,
                                 student_scope)
@@ -392,6 +393,7 @@ def _make_student_versioning(increment, merge, compare, reconcile, *, guard_same
     return StudentVersioning(clock_threshold)
 
 
+@recipe        # so that TcpCluster(parts=...) can make it again in each node process
 def student_versioning(increment: Callable, merge: Callable, compare: Callable,
                        reconcile: Callable, *, guard_same_coordinator: bool = True):
     """A :class:`~dynamo_lab.Versioning` that makes every node use the student's clock logic::
@@ -437,12 +439,23 @@ def _reference_clock_functions():
     return increment, merge, compare, reconcile
 
 
-def _d1_d5_story(versioning, seed: int) -> list[tuple]:
+def _d1_d5_story(versioning, seed: int, make_cluster: Optional[Callable] = None) -> list[tuple]:
+    """The story's log on a cluster of Sx, Sy, Sz using ``versioning``: a ``SimCluster``, or
+    what ``make_cluster(**kwargs)`` makes from SimCluster's arguments (a ``TcpCluster``,
+    which is closed at the end)."""
     from ...cluster import SimCluster
     from ...node import Parts
+    cluster = (make_cluster or SimCluster)(nodes=["Sx", "Sy", "Sz"], n=3, r=2, w=2, seed=seed,
+                                           parts=Parts(versioning=versioning))
+    try:
+        return _d1_d5_log(cluster)
+    finally:
+        if hasattr(cluster, "close"):
+            cluster.close()
+
+
+def _d1_d5_log(cluster) -> list[tuple]:
     from ...versions import decode_context
-    cluster = SimCluster(nodes=["Sx", "Sy", "Sz"], n=3, r=2, w=2, seed=seed,
-                         parts=Parts(versioning=versioning))
     key = cluster.config.cluster_key
     alice, bob, carol = cluster.client("alice"), cluster.client("bob"), cluster.client("carol")
     log: list[tuple] = []
