@@ -9,144 +9,22 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections import Counter
 
 import pytest
 
 import dynamo_lab as dl
 from dynamo_lab import grading
 from dynamo_lab.errors import ConfigError
-from dynamo_lab.grading import REFERENCE_USED_MARK, TIMEOUT_MARK, GradingFailure, ReferenceUsed, Version
+from dynamo_lab.grading import REFERENCE_USED_MARK, TIMEOUT_MARK, GradingFailure, ReferenceUsed
 from dynamo_lab.grading.own_code import reference_uses
-from dynamo_lab.hashing import RING_SIZE, key_hash
+from dynamo_lab.hashing import key_hash
 
 FEW = {"examples": 30}
 
 
-# -- a ring written differently from the notebook's solution -------------------------------------
-
-def linear_successor(tokens, h):
-    if not tokens:
-        raise ValueError("no tokens")
-    for i, t in enumerate(tokens):
-        if t >= h:
-            return i
-    return 0
-
-
-class DictRing:
-    """Tokens in a dict token -> node, walked by a linear scan; nodes in a set."""
-
-    def __init__(self, nodes, vnodes=8):
-        if vnodes < 1 or len(set(nodes)) != len(list(nodes)):
-            raise ValueError("bad ring")
-        self.v = vnodes
-        self.owner = {}
-        self.members = set()
-        for x in nodes:
-            self.add_node(x)
-
-    def add_node(self, node):
-        if node in self.members:
-            raise ValueError("present")
-        self.members.add(node)
-        self.owner.update({key_hash(f"{node}#{i}"): node for i in range(self.v)})
-
-    def remove_node(self, node):
-        if node not in self.members:
-            raise ValueError("absent")
-        self.members.discard(node)
-        self.owner = {t: x for t, x in self.owner.items() if x != node}
-
-    def tokens(self):
-        return sorted((t, x) for t, x in self.owner.items())
-
-    def _walk(self, key):
-        pairs = self.tokens()
-        if not pairs:
-            raise ValueError("empty ring")
-        start = linear_successor([t for t, _ in pairs], key_hash(key))
-        return (pairs[(start + k) % len(pairs)][1] for k in range(len(pairs)))
-
-    def coordinator(self, key):
-        return next(self._walk(key))
-
-    def preference_list(self, key, n):
-        if not 0 < n <= len(self.members):
-            raise ValueError("bad n")
-        seen = dict.fromkeys(self._walk(key))
-        return list(itertools.islice(seen, n))
-
-    def ownership(self):
-        pairs = self.tokens()
-        share = Counter({x: 0 for x in self.members})
-        for (prev, _), (tok, node) in zip([pairs[-1]] + pairs[:-1], pairs):
-            share[node] += (tok - prev) % RING_SIZE or RING_SIZE
-        return {x: share[x] / RING_SIZE for x in share}
-
-
-def fraction_moved(old, new, keys, n=1):
-    if not keys:
-        raise ValueError("no keys")
-    return len([k for k in keys if sorted(old.preference_list(k, n)) != sorted(new.preference_list(k, n))]) / len(keys)
-
-
-def test_a_correct_ring_written_another_way_passes_every_ring_check():
-    grading.check_successor_index(linear_successor, **FEW)
-    for check in (grading.check_ring_tokens, grading.check_coordinator,
-                  grading.check_preference_list_distinct, grading.check_preference_list_order,
-                  grading.check_membership_changes, grading.check_ownership):
-        check(DictRing, **FEW)
-    grading.check_bad_requests(DictRing)
-    grading.check_moved_fraction(fraction_moved, **FEW)
-    grading.check_ring_in_cluster(DictRing, seed=3)
-
-
-# -- clock functions written differently ---------------------------------------------------------
-
-def c_increment(clock, node):
-    return dict(Counter(clock) + Counter({node: 1}))
-
-
-def c_merge(a, b):
-    return {n: max(a.get(n, 0), b.get(n, 0)) for n in sorted({*a, *b})}
-
-
-def c_compare(a, b):
-    nodes = {*a, *b}
-    ge = all(a.get(n, 0) >= b.get(n, 0) for n in nodes)
-    le = all(a.get(n, 0) <= b.get(n, 0) for n in nodes)
-    return {(True, True): dl.Order.EQUAL, (True, False): dl.Order.AFTER,
-            (False, True): dl.Order.BEFORE, (False, False): dl.Order.CONCURRENT}[(ge, le)]
-
-
-def c_reconcile(versions):
-    out = []
-    for v in reversed(versions):          # another order, and new (equal) Version objects
-        dominated = any(c_compare(w.clock, v.clock) is dl.Order.AFTER for w in versions)
-        duplicate = any(c_compare(k.clock, v.clock) is dl.Order.EQUAL for k in out)
-        if not dominated and not duplicate:
-            out.append(Version(v.value, dict(v.clock), v.deleted))
-    return out
-
-
-def c_merge_carts(siblings):
-    return sorted(dict.fromkeys(item for cart in siblings for item in cart))
-
-
-CLOCKS = (c_increment, c_merge, c_compare, c_reconcile)
-
-
-def test_correct_clock_functions_written_another_way_pass_every_clock_check():
-    grading.check_increment(c_increment, **FEW)
-    grading.check_merge(c_merge, **FEW)
-    grading.check_compare_ordered(c_compare, **FEW)
-    grading.check_compare_concurrent(c_compare, **FEW)
-    grading.check_reconcile_drops_dominated(c_reconcile, **FEW)
-    grading.check_reconcile_keeps_siblings(c_reconcile, **FEW)
-    grading.check_merge_carts(c_merge_carts, **FEW)
-    grading.check_d1_d5_story(*CLOCKS)
-    grading.check_clocks_in_cluster(*CLOCKS, seed=5)
+from dynamo_lab.labs.lab1_consistent_hashing.test_checks import DictRing  # noqa: E402
+from dynamo_lab.labs.lab2_vector_clocks.test_checks import (CLOCKS, c_compare,  # noqa: E402
+                                                            c_increment, c_reconcile)
 
 
 # -- wrong parts fail the check of the promise they break ----------------------------------------

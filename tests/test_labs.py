@@ -28,6 +28,7 @@ def test_every_lab_is_one_folder_with_its_spec_checks_and_cells():
         assert (SOLUTIONS_DIR / one.id / f"{one.notebook}.ipynb").is_file()
         assert one.checks.__all__ and all(hasattr(grading, n) for n in one.checks.__all__)
         assert lab(f"lab{one.number}") is one
+        assert list(one.folder.glob("test_*.py")), f"{one.id} has no tests of its own"
 
 
 def test_points_are_the_test_cells_of_the_cells_file_and_every_test_names_an_invariant():
