@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from dynamo_lab.grading import INVARIANTS
+from dynamo_lab.labs import labs
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
@@ -27,7 +28,7 @@ _spec = importlib.util.spec_from_file_location(
 fx = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fx)
 
-LABS = {fx.LAB1: "lab1", fx.LAB2: "lab2"}
+LABS = {one.id: f"lab{one.number}" for one in labs()}
 
 
 def _cells(kind: str, lab: str) -> list[dict]:
