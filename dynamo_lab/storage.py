@@ -137,8 +137,8 @@ class Store(abc.ABC):
     def get(self, key: str) -> list[Versioned]:
         """The siblings stored for ``key``, in the order they were put; ``[]`` when absent."""
         self._check_open()
-        text = self._get(check_key(key))
-        return [] if text is None else _decode_versions(text)
+        record = self._get(check_key(key))
+        return [] if record is None else self._decode(record)
 
     def put(self, key: str, versions: Sequence[Versioned]) -> None:
         """Replace the siblings of ``key`` with ``versions`` (kept as given, tombstones too).
@@ -147,11 +147,11 @@ class Store(abc.ABC):
         """
         self._check_open()
         check_key(key)
-        text = _encode_versions(versions)
+        record = self._encode(versions)
         if len(versions) == 0:
             self._delete(key)
         else:
-            self._put(key, text)
+            self._put(key, record)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` entirely (no tombstone: that is the node's business). No-op if absent."""
@@ -169,7 +169,7 @@ class Store(abc.ABC):
         A snapshot taken when called: the store may be changed while iterating.
         """
         self._check_open()
-        return iter([(k, _decode_versions(t)) for k, t in self._items()])
+        return iter([(k, self._decode(t)) for k, t in self._items()])
 
     def __len__(self) -> int:
         self._check_open()
@@ -189,17 +189,17 @@ class Store(abc.ABC):
         self._check_open()
         _check_intended(intended)
         check_key(key)
-        text = _encode_versions(versions)
+        record = self._encode(versions)
         if len(versions) == 0:
             self._delete_hint(intended, key)
         else:
-            self._put_hint(intended, key, text)
+            self._put_hint(intended, key, record)
 
     def get_hint(self, intended: str, key: str) -> list[Versioned]:
         """The hinted siblings of ``key`` held for ``intended``; ``[]`` when there is no hint."""
         self._check_open()
-        text = self._get_hint(_check_intended(intended), check_key(key))
-        return [] if text is None else _decode_versions(text)
+        record = self._get_hint(_check_intended(intended), check_key(key))
+        return [] if record is None else self._decode(record)
 
     def delete_hint(self, intended: str, key: str) -> None:
         """Drop the hint for (``intended``, ``key``), e.g. once handed off. No-op if absent."""
@@ -211,7 +211,7 @@ class Store(abc.ABC):
         self._check_open()
         if intended is not None:
             _check_intended(intended)
-        return [Hint(i, k, tuple(_decode_versions(t))) for i, k, t in self._hints(intended)]
+        return [Hint(i, k, tuple(self._decode(t))) for i, k, t in self._hints(intended)]
 
     def hinted_nodes(self) -> list[str]:
         """The distinct nodes this store holds hints for, sorted."""
@@ -263,6 +263,14 @@ class Store(abc.ABC):
 
     # -- what an engine implements, on validated arguments and encoded sibling lists -----------
 
+    def _encode(self, versions: Sequence[Versioned]) -> Any:
+        """A sibling list as the engine keeps it (checked first: canonical JSON text)."""
+        return _encode_versions(versions)
+
+    def _decode(self, record: Any) -> list[Versioned]:
+        """The fresh sibling list of a record :meth:`_encode` made."""
+        return _decode_versions(record)
+
     @abc.abstractmethod
     def _get(self, key: str) -> str | None: ...
     @abc.abstractmethod
@@ -302,11 +310,20 @@ class Store(abc.ABC):
 
 class MemoryStore(Store):
     """A store in dicts, for the simulator and tests. Values are kept as canonical JSON, so a
-    caller can never mutate the store through a list it was given or one it passed in."""
+    caller can never mutate the store through a list it was given or one it passed in; beside
+    the text it keeps the versions it was given (their clocks and digests are immutable), so a
+    read parses only the values and never validates again what was checked when it was put."""
+
+    def _encode(self, versions: Sequence[Versioned]) -> tuple[str, tuple[Versioned, ...]]:
+        return _encode_versions(versions), tuple(versions)
+
+    def _decode(self, record: tuple[str, tuple[Versioned, ...]]) -> list[Versioned]:
+        text, versions = record
+        return [v._with_value(obj["value"]) for v, obj in zip(versions, json.loads(text))]
 
     def __init__(self) -> None:
-        self._data: dict[str, str] = {}
-        self._hint_data: dict[tuple[str, str], str] = {}
+        self._data: dict[str, tuple] = {}
+        self._hint_data: dict[tuple[str, str], tuple] = {}
         self._meta: dict[str, str] = {}
 
     def __repr__(self) -> str:

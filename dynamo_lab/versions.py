@@ -188,6 +188,18 @@ class Versioned:
         # Not a field: cached here so reconcile and equality do not re-serialise the value.
         object.__setattr__(self, "_digest", hashlib.sha256(raw).hexdigest())
 
+    def _with_value(self, value: Any) -> Versioned:
+        """This version holding ``value`` instead, an equal copy of its own (internal: a store
+        hands out fresh values, and ``value`` must be what this version was built with)."""
+        twin = object.__new__(Versioned)
+        set_ = object.__setattr__
+        set_(twin, "value", value)
+        set_(twin, "clock", self.clock)
+        set_(twin, "deleted", self.deleted)
+        set_(twin, "write_id", self.write_id)
+        set_(twin, "_digest", self._digest)  # type: ignore[attr-defined]
+        return twin
+
     def digest(self) -> str:
         """SHA-256 hex of the canonical JSON of (value, clock counters and dots, deleted,
         write id).

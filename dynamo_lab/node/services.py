@@ -65,6 +65,7 @@ class NodeServices:
         self._ring_sig: Optional[int] = None
         self._ring_listeners: list[Callable[[], None]] = []
         self._trees: dict[tuple[KeyRange, int], MerkleTree] = {}
+        self._trees_of_key: dict[str, list[MerkleTree]] = {}   # the trees a key is in
         self._hash_memo: dict[str, int] = {}
 
     # -- effects --------------------------------------------------------------------------------
@@ -126,20 +127,24 @@ class NodeServices:
                 if key_range.contains(self._hash_of(key)):
                     t.update(key, versions_digest(versions))
             self._trees[(key_range, depth)] = t
+            self._trees_of_key.clear()
             self.count("merkle_builds")
         return t
 
     def _tree_update(self, key: str, versions: list[Versioned]) -> None:
         if not self._trees:
             return
-        h = self._hash_of(key)
+        trees = self._trees_of_key.get(key)
+        if trees is None:
+            h = self._hash_of(key)
+            trees = self._trees_of_key[key] = [t for (rng_, _depth), t in self._trees.items()
+                                               if rng_.contains(h)]
         d = versions_digest(versions) if versions else None
-        for (rng_, _depth), t in self._trees.items():
-            if rng_.contains(h):
-                if d is None:
-                    t.remove(key)
-                else:
-                    t.update(key, d)
+        for t in trees:
+            if d is None:
+                t.remove(key)
+            else:
+                t.update(key, d)
 
     def _hash_of(self, key: str) -> int:
         h = self._hash_memo.get(key)
@@ -194,6 +199,7 @@ class NodeServices:
             self._ring_size = len(members)
             self._ring_sig = sig
             self._trees.clear()
+            self._trees_of_key.clear()
             for callback in self._ring_listeners:
                 callback()
         return self._ring
