@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import traceback
 from typing import Any, Callable, Optional
@@ -13,6 +14,7 @@ from typing import Any, Callable, Optional
 from .failures import (REFERENCE_USED_MARK, STATE, TIMEOUT_MARK, Abort, Expected, GradingFailure,
                        Mismatch, ReferenceUsed, StudentTimeout)
 from .own_code import assert_own_code, lab_of, tripwire
+from .see_it import dynamo_was_doing, fold
 
 
 @contextlib.contextmanager
@@ -118,15 +120,22 @@ class Context:
         _, err = self.call(fn, *args)
         if not isinstance(err, ValueError):
             raise Mismatch(text, Expected("raises ValueError" + (f" ({why})" if why else "")),
-                            describe_exc(err) if err else Expected("returned normally"))
+                           describe_exc(err) if err else Expected("returned normally"))
 
 
 @contextlib.contextmanager
 def student_scope():
-    """Mark code as the student's (for the tripwire) without the other bookkeeping of call()."""
+    """Mark code as the student's (for the tripwire) without the other bookkeeping of call().
+
+    This is the path every adapter takes into a student's part, so an exception leaving the
+    part is folded here, once (:func:`.see_it.fold`): a student who runs a cluster with a
+    broken part reads their own frame and what Dynamo was doing, not the whole stack."""
     STATE.student_depth += 1
     try:
         yield
+    except Exception as exc:
+        fold(exc, dynamo_was_doing(sys._getframe(1)))
+        raise
     finally:
         STATE.student_depth -= 1
 
@@ -181,8 +190,8 @@ def hypothesis_run(ctx: Context, strategy, examples: int, body: Callable[[Any], 
         if inner is None:
             raise
         raise Mismatch(inner.input, inner.expected, inner.got,
-                        (inner.note + "; " if inner.note else "")
-                        + "your code gave different answers to the same input") from None
+                       (inner.note + "; " if inner.note else "")
+                       + "your code gave different answers to the same input") from None
 
 
 def find_mismatch(exc: BaseException) -> Optional[Mismatch]:
@@ -204,7 +213,7 @@ def compare_logs(want: list[tuple], got: list[tuple], setting: str) -> None:
                 k = next(k for k in sorted(set(w) | set(g), key=str) if w.get(k) != g.get(k))
                 step, w, g = f"{step}, node {k}", w.get(k), g.get(k)
             raise Mismatch(f"{setting}; at step: {step}", w, g,
-                            "the cluster behaves differently with your part plugged in")
+                           "the cluster behaves differently with your part plugged in")
     if len(want) != len(got):
         raise Mismatch(setting, f"{len(want)} steps", f"{len(got)} steps")
 
@@ -218,8 +227,9 @@ def with_student_checks(ctx: Context, run: Callable[[], None]) -> Callable[[], N
             if STATE.reference_calls:
                 used = sorted(set(STATE.reference_calls))
                 STATE.reference_calls.clear()
-                raise Abort(ctx.failure(ReferenceUsed, headline=f"your {ctx.what} {REFERENCE_USED_MARK}",
-                                         note=f"while they ran they called {', '.join(used)}"))
+                raise Abort(ctx.failure(ReferenceUsed,
+                                        headline=f"your {ctx.what} {REFERENCE_USED_MARK}",
+                                        note=f"while they ran they called {', '.join(used)}"))
     return wrapped
 
 
