@@ -292,6 +292,8 @@ def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:
         if kept is None or _tiebreak(v) < _tiebreak(kept):
             by_clock[v.clock] = v
     distinct = list(by_clock.values())
+    if len(distinct) < 2:
+        return distinct
     # Clocks are now distinct, so "descends" between two of them is strict, and only a clock
     # with more events can descend another.
     survivors = [v for v in distinct
