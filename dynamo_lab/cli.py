@@ -263,6 +263,7 @@ def cmd_cluster_restart(args) -> int:
 
 def cmd_cluster_partition(args) -> int:
     from .errors import ConfigError
+    from .faults import describe_partition
     cluster, state = attach(args.state)
     groups = [[x for x in g.split(",") if x] for g in args.groups]
     try:
@@ -270,8 +271,7 @@ def cmd_cluster_partition(args) -> int:
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     save_cluster(args.state, cluster, state)
-    arrow = " -> " if args.one_way else " | "
-    print("partitioned: " + arrow.join("{" + ",".join(g) + "}" for g in groups))
+    print("partitioned: " + describe_partition(groups, args.one_way))
     return EXIT_OK
 
 

@@ -110,6 +110,12 @@ def partition_links(groups: Iterable[Iterable[str]], one_way: bool = False) -> s
             if i != j and not (one_way and i != 0) for x in a for y in b}
 
 
+def describe_partition(groups: Iterable[Iterable[str]], one_way: bool = False) -> str:
+    """How a trace names a partition: ``{A,B} | {C,D,E}`` (``->`` when one way)."""
+    return (" -> " if one_way else " | ").join("{" + ",".join(sorted(set(g))) + "}"
+                                               for g in groups)
+
+
 class LinkFaults:
     """The faults one network applies now: a :class:`FaultConfig`, the links partitions cut,
     and the endpoints the fault model applies to (``faulty``; None: all of them; a message

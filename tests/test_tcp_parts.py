@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import dynamo_lab as dl
-from dynamo_lab import grading, shipping
+from dynamo_lab import shipping
 from dynamo_lab.tcp.cluster import TcpCluster, pid_alive
 
 from test_tcp_cluster import FAST

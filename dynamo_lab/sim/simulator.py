@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ConfigError
-from ..faults import FaultConfig, LinkFaults
+from ..faults import FaultConfig, LinkFaults, describe_partition
 from ..messages import round_trip
 from ..runtime import Driver
 from .trace import Trace
@@ -114,9 +114,7 @@ class Simulator:
         """Cut every link between different groups (``one_way``: only first -> others)."""
         groups = [sorted(set(g)) for g in groups]
         self.net.partition(groups, one_way)
-        self.trace.add(self.now, "partition", "net",
-                       detail=(" -> " if one_way else " | ").join("{" + ",".join(g) + "}"
-                                                                   for g in groups))
+        self.trace.add(self.now, "partition", "net", detail=describe_partition(groups, one_way))
 
     def heal(self) -> None:
         self.net.heal()

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from ..messages import decode
+from ..messages import decode, encode
 
 from ..ring import KeyRange
 from ..vclock import VectorClock
@@ -150,6 +150,14 @@ class Trace:
         """The last ``last`` lines that concern ``key``: the stretch that shows a failure."""
         hits = [e for e in self.events if e.mentions(key)]
         return self.lines(hits[-last:])
+
+
+def record_line(t: float, kind: str, node: str, peer: str = "", msg: Any = None,
+                detail: str = "") -> str:
+    """One event as a line of a node's trace file (what :func:`merge_records` reads)."""
+    return json.dumps({"t": t, "kind": kind, "node": node, "peer": peer,
+                       "msg": None if msg is None else encode(msg), "detail": detail},
+                      separators=(",", ":")) + "\n"
 
 
 def merge_records(records: Iterable[dict], t0: float = 0.0) -> Trace:

@@ -2,8 +2,9 @@
 
 ==================  ===========================================================================
 ``framing``         length-prefixed JSON frames, the hello, the frame size limit
-``transport``       persistent peer connections with reconnect and backoff; fault rules
-``process``         ``NodeRuntime``: drives a ``Node`` on asyncio (messages, timers, SQLite)
+``transport``       persistent peer connections with reconnect and backoff; applies the faults
+``process``         ``NodeRuntime``: the TCP ``runtime.Driver`` (asyncio, SQLite, trace file);
+                    ``NodeOptions``: a node's options, one JSON file
 ``http_api``        the client HTTP API and the admin (fault injection) endpoints, on aiohttp
 ``http_client``     a small blocking HTTP/JSON client for the CLI and ``TcpCluster``
 ``cluster``         ``TcpCluster``: a local multi-process cluster with ``SimCluster``'s interface

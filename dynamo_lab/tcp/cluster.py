@@ -10,8 +10,11 @@ the same scenarios run against both::
         cluster.restart("C")             # a new process over C's SQLite store
         cluster.partition({"A", "B"}, {"C", "D", "E"}); cluster.heal()
 
-Each node is one OS process (``python -m dynamo_lab.cli node ...``) with a SQLite store in
-``data_dir`` (a temporary directory by default, removed on close). Ports are chosen by the OS;
+Each node is one OS process (``python -m dynamo_lab.cli node --id A --options FILE``, its
+options in one JSON file under ``data_dir/run``) with a SQLite store in ``data_dir`` (a
+temporary directory by default, removed on close). ``parts=`` runs a student's parts in every
+node (they travel as code: :mod:`dynamo_lab.shipping`), ``faults=`` the simulator's fault
+model, and ``trace=True`` gives :meth:`TcpCluster.trace`, the simulator's trace of the run. Ports are chosen by the OS;
 each process reports the ports it got in a ready file. Every process the cluster starts is
 stopped by its PID when the cluster closes (SIGTERM, then SIGKILL), and, as a safety net, a
 node started by a cluster exits by itself if the process that started it dies.
@@ -44,11 +47,11 @@ from ..checker import History
 from ..client import Client, Operation
 from ..cluster import Cluster, node_names
 from ..errors import ClientError, ConfigError, DynamoError, QuorumError
-from ..faults import FaultConfig, partition_links
+from ..faults import FaultConfig, describe_partition, partition_links
 from ..messages import ClientReply
 from ..node import NodeConfig
 from ..runtime import client_timeout_s, no_reply
-from ..sim.trace import Trace, merge_records
+from ..sim.trace import Trace, merge_records, record_line
 from ..storage import SqliteStore
 from ..versions import Versioned
 from .http_client import http_json, kv_path
@@ -504,8 +507,7 @@ class TcpCluster(Cluster):
         norm = self._partition_groups(groups)
         self.blocked |= partition_links(norm, one_way)
         self._post_all("/admin/partition", {"blocked": sorted(map(list, self.blocked))})
-        self._event("partition", "net", (" -> " if one_way else " | ").join(
-            "{" + ",".join(g) + "}" for g in norm))
+        self._event("partition", "net", describe_partition(norm, one_way))
 
     def heal(self) -> None:
         """Restore every link (and the fault model the nodes started with)."""
@@ -766,8 +768,7 @@ class TcpCluster(Cluster):
         if not self.tracing:
             return
         with self._lock, open(self._trace_file("_cluster"), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"t": time.time(), "kind": kind, "node": node, "peer": "",
-                                 "msg": None, "detail": detail}) + "\n")
+            fh.write(record_line(time.time(), kind, node, detail=detail))
 
     def trace(self) -> Trace:
         """Every node's trace so far, merged into the simulator's format (time 0 is when the

@@ -39,9 +39,10 @@ from typing import Any, Callable, Optional
 
 from ..errors import ConfigError, DynamoError, ProtocolError
 from ..faults import FaultConfig, LinkFaults
-from ..messages import AdminLeave, ClientReply, encode
+from ..messages import AdminLeave, ClientReply
 from ..node import Node, NodeConfig
 from ..runtime import Driver, client_request, client_timeout_s
+from ..sim.trace import record_line
 from ..storage import SqliteStore
 from .framing import MAX_FRAME_BYTES, split_address
 from .transport import ACCEPT_BACKLOG, Transport
@@ -466,10 +467,8 @@ class NodeRuntime(Driver):
         """One line of the trace file: the simulator's trace event, with the wall-clock time."""
         if self._trace_out is None:
             return
-        self._trace_out.write(json.dumps(
-            {"t": time.time(), "kind": kind, "node": self._clients.get(node, node),
-             "peer": self._clients.get(peer, peer), "msg": None if msg is None else encode(msg),
-             "detail": detail}, separators=(",", ":")) + "\n")
+        self._trace_out.write(record_line(time.time(), kind, self._clients.get(node, node),
+                                          self._clients.get(peer, peer), msg, detail))
 
     def _address_of(self, node: str) -> str:
         return self.node.membership.address_of(node) if self.node is not None else ""
