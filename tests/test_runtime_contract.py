@@ -130,10 +130,11 @@ def test_node_options_travel_as_one_json_file_and_flags_override_it(tmp_path):
     from dynamo_lab.cli import build_parser
     args = build_parser().parse_args(["node", "--options", str(path), "--port", "7001",
                                       "--set", "gossip_interval_s=0.5", "--seeds",
-                                      "B=127.0.0.1:7002"])
+                                      "B=127.0.0.1:7002", "--parts", "other.py:PARTS"])
     got = NodeOptions.from_args(args, {"DYNAMO_LAB_SECRET": "x", "DYNAMO_LAB_TOKEN": "t"})
     assert (got.port, got.config.n, got.config.gossip_interval_s) == (7001, 2, 0.5)
     assert got.seeds == ["B"] and got.peers == {"B": "127.0.0.1:7002"}
+    assert got.parts == "other.py:PARTS" and got.trace_file == "t.jsonl"
     assert (got.secret, got.token, got.faults.drop, got.members) == ("x", "t", 0.1, ["A", "B", "C"])
     for bad, message in [({"node_id": "A", "data_dir": "d", "secret": "s"}, "unknown node options"),
                          ({"node_id": "A", "data_dir": "d", "port": "7001"}, "port must be int"),
