@@ -44,9 +44,10 @@ from typing import Any
 from .failures import (REFERENCE_USED_MARK, TIMEOUT_MARK, GradingFailure,  # noqa: F401
                        ReferenceUsed)
 from .own_code import assert_own_code, student_part  # noqa: F401
+from .self_check import self_check  # noqa: F401
 
 _SHARED = ["GradingFailure", "ReferenceUsed", "REFERENCE_USED_MARK", "TIMEOUT_MARK",
-           "INVARIANTS", "assert_own_code", "student_part"]
+           "INVARIANTS", "assert_own_code", "student_part", "self_check"]
 
 
 def _lab_exports() -> dict[str, Any]:

@@ -22,6 +22,32 @@ __all__ = [
 ]
 
 
+#: What :func:`~dynamo_lab.grading.self_check` runs for each test cell: the check its hidden
+#: part calls, the notebook names it is given and its arguments (the public seeds). Kept equal
+#: to the cells file by ``tests/test_self_check.py``.
+SELF_CHECK = {
+    "successor_is_first_token_at_or_after_hash":
+        ("check_successor_index", ("successor_index",), {"seed": 1101, "examples": 120}),
+    "tokens_are_key_hash_of_node_and_index":
+        ("check_ring_tokens", ("ConsistentHashRing",), {"seed": 1202, "examples": 40}),
+    "coordinator_owns_first_token_clockwise":
+        ("check_coordinator", ("ConsistentHashRing",), {"seed": 1203, "examples": 100}),
+    "preference_list_has_n_distinct_physical_nodes":
+        ("check_preference_list_distinct", ("ConsistentHashRing",), {"seed": 1204, "examples": 80}),
+    "preference_list_walks_clockwise_from_coordinator":
+        ("check_preference_list_order", ("ConsistentHashRing",), {"seed": 1205, "examples": 80}),
+    "add_and_remove_node_keep_the_ring_consistent":
+        ("check_membership_changes", ("ConsistentHashRing",), {"seed": 1206, "examples": 40}),
+    "bad_requests_raise_value_error":
+        ("check_bad_requests", ("ConsistentHashRing",), {"seed": 1207}),
+    "ownership_is_each_nodes_share_of_the_ring":
+        ("check_ownership", ("ConsistentHashRing",), {"seed": 1208, "examples": 60}),
+    "cluster_with_your_ring_matches_the_reference":
+        ("check_ring_in_cluster", ("ConsistentHashRing",), {"seed": 7}),
+    "moved_fraction_counts_keys_whose_replicas_change":
+        ("check_moved_fraction", ("moved_fraction",), {"seed": 1209, "examples": 60}),
+}
+
 _NAMES = ("A", "B", "C", "D", "E", "F", "G")
 
 

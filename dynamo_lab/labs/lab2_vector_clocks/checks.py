@@ -33,6 +33,30 @@ class Version(NamedTuple):
     deleted: bool = False
 
 
+#: What :func:`~dynamo_lab.grading.self_check` runs for each test cell: the check its hidden
+#: part calls, the notebook names it is given and its arguments (the public seeds). Kept equal
+#: to the cells file by ``tests/test_self_check.py``.
+SELF_CHECK = {
+    "increment_bumps_only_the_coordinator":
+        ("check_increment", ("increment",), {"seed": 2101, "examples": 100}),
+    "merge_is_the_pointwise_maximum":
+        ("check_merge", ("merge",), {"seed": 2102, "examples": 100}),
+    "compare_orders_equal_and_descending_clocks":
+        ("check_compare_ordered", ("compare",), {"seed": 2103, "examples": 100}),
+    "compare_detects_concurrent_clocks":
+        ("check_compare_concurrent", ("compare",), {"seed": 2104, "examples": 100}),
+    "reconcile_drops_every_dominated_version":
+        ("check_reconcile_drops_dominated", ("reconcile",), {"seed": 2105, "examples": 100}),
+    "reconcile_keeps_every_concurrent_sibling":
+        ("check_reconcile_keeps_siblings", ("reconcile",), {"seed": 2106, "examples": 100}),
+    "d1_d5_story_with_your_clocks":
+        ("check_d1_d5_story", ("increment", "merge", "compare", "reconcile"), {"seed": 1}),
+    "cluster_with_your_clocks_matches_the_reference":
+        ("check_clocks_in_cluster", ("increment", "merge", "compare", "reconcile"), {"seed": 11}),
+    "merge_carts_keeps_every_item":
+        ("check_merge_carts", ("merge_carts",), {"seed": 2107, "examples": 80}),
+}
+
 _ORDERS = ("before", "after", "equal", "concurrent")
 _CLOCK_NODES = ("A", "B", "C", "D")
 
