@@ -16,7 +16,6 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ConfigError
@@ -24,13 +23,6 @@ from ..faults import FaultConfig, LinkFaults, describe_partition
 from ..messages import round_trip
 from ..runtime import Driver
 from .trace import Trace
-
-
-@dataclass(order=True)
-class _Event:
-    time: float
-    seq: int
-    action: Callable[[], None] = field(compare=False)
 
 
 class Simulator:
@@ -52,7 +44,9 @@ class Simulator:
         self.endpoints: dict[str, Any] = {}
         # faulty: the endpoints whose links the fault model applies to (nodes, not clients)
         self.net = LinkFaults(faults, self.rng("network"), faulty=set())
-        self._queue: list[_Event] = []
+        # (time, sequence, action): tuples compare in C, and the sequence number is unique, so
+        # the action is never compared
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
         self.delivered = 0
         self.dropped = 0
@@ -69,20 +63,19 @@ class Simulator:
         if delay_s < 0 or math.isnan(delay_s):
             raise ValueError(f"cannot schedule {delay_s} s in the past")
         self._seq += 1
-        heapq.heappush(self._queue, _Event(self.now + delay_s, self._seq, action))
+        heapq.heappush(self._queue, (self.now + delay_s, self._seq, action))
 
     def step(self) -> bool:
         """Run the next event. False when nothing is left to run."""
         if not self._queue:
             return False
-        ev = heapq.heappop(self._queue)
-        self.now = ev.time
-        ev.action()
+        self.now, _, action = heapq.heappop(self._queue)
+        action()
         return True
 
     def run_until(self, t: float, stop: Optional[Callable[[], bool]] = None) -> bool:
         """Run events up to virtual time ``t`` (or until ``stop()`` is true: returns True)."""
-        while self._queue and self._queue[0].time <= t:
+        while self._queue and self._queue[0][0] <= t:
             self.step()
             if stop is not None and stop():
                 return True
