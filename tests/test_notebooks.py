@@ -137,4 +137,10 @@ def test_each_lab_follows_the_arc(lab):
     first_answer = next(i for i, c in enumerate(cells) if _nbg(c).get("solution"))
     predictions = [i for i, c in enumerate(cells) if re.search(r"^predicted_\w+ = None", _src(c), re.M)]
     assert predictions and predictions[0] < first_answer
-    assert "predicted_" in _src(cells[-1])
+    found = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                 and "## " in _src(c) and "what you found" in _src(c).lower())
+    asked = {m for i in predictions for m in re.findall(r"^(predicted_\w+) = None", _src(cells[i]), re.M)}
+    read_back = {m for c in cells[found:] for m in re.findall(r"predicted_\w+", _src(c))}
+    assert asked and asked <= read_back, f"predictions never compared: {sorted(asked - read_back)}"
+    # The lab ends with the student's full self-check, before submitting.
+    assert "grading.self_check(" in _src(cells[-1])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -439,6 +440,23 @@ def test_draw_convergence():
 
 
 # -- widgets -----------------------------------------------------------------------------------
+
+def test_ring_widget_explains_a_move_far_from_the_average_by_the_nodes_share():
+    """With 2 tokens per node, removing D moves 70 of 100 keys: D owned 75% of the ring.
+    The status says so, beside the 1/n average, and suggests more vnodes."""
+    w = RingWidget(nodes=("A", "B", "C", "D"), vnodes=2)
+    share = w.ring.ownership()["D"]
+    assert w.remove_node("D") is True
+    text = re.sub(r"<[^>]+>", "", w.status.value)
+    assert f"{len(w.moved)} of 100 keys ({len(w.moved) / 100:.0%}) changed coordinator" in text
+    assert f"It owned {share:.0%} of the ring" in text and share > 0.5
+    assert "the average node owns 1/4 = 25%" in text and "raise vnodes" in text
+    w = RingWidget(nodes=("A", "B", "C", "D"), vnodes=64)
+    assert w.add_node() is True
+    text = re.sub(r"<[^>]+>", "", w.status.value)
+    assert f"which now owns {w.ring.ownership()['E']:.0%} of the ring" in text
+    assert "the average node owns 1/5 = 20%" in text and "raise vnodes" not in text
+
 
 def test_ring_widget_slider_add_and_remove():
     w = RingWidget(nodes=("A", "B", "C", "D"), vnodes=4, keys=KEYS, n=3)

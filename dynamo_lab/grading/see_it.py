@@ -73,6 +73,19 @@ def _student_frames(tb: Optional[types.TracebackType]) -> list[tuple[types.Frame
     return out
 
 
+def _innermost_run(tb: Optional[types.TracebackType]) -> list[tuple[types.FrameType, int]]:
+    """The student's frames below the last library frame: the part the cluster called, down
+    to where it raised (a notebook helper that started the cluster is above them)."""
+    run: list[tuple[types.FrameType, int]] = []
+    while tb is not None:
+        if _is_students(tb.tb_frame.f_code.co_filename):
+            run.append((tb.tb_frame, tb.tb_lineno))
+        else:
+            run = []
+        tb = tb.tb_next
+    return run
+
+
 # -- what Dynamo was doing -----------------------------------------------------------------------
 
 def _phrase(msg: Any, src: Optional[str]) -> str:
@@ -164,7 +177,7 @@ def folded_lines(exc: BaseException) -> list[str]:
     frames = _student_frames(exc.__traceback__)
     name, detail = type(exc).__name__, str(exc)
     where = getattr(exc, "where", "")        # raised in the grading sandbox: it says where
-    called = [f for f in frames if f[0].f_code.co_name != "<module>"]
+    called = _innermost_run(exc.__traceback__)
     if called:
         entry, (deepest, lineno) = called[0][0], called[-1]
         culprit = f"your `{_name(entry)}` raised {name}"
@@ -235,15 +248,17 @@ def _stub_code(code: types.CodeType) -> bool:
     return False
 
 
-def stubs(obj: Any) -> list[str]:
-    """The names of ``obj``'s functions that are still the release's ``raise
-    NotImplementedError()``: ``[obj's name]`` for a function, the methods for a class."""
+def stubs(obj: Any, name: Optional[str] = None) -> list[str]:
+    """What of ``obj`` is still the release's ``raise NotImplementedError()``: ``[name]`` for
+    such a function or a class with nothing written, else the class's unwritten methods
+    (``name`` defaults to the object's own name)."""
+    name = name or getattr(obj, "__name__", "")
     if isinstance(obj, types.FunctionType):
-        return [obj.__name__] if _stub_code(obj.__code__) else []
+        return [name] if _stub_code(obj.__code__) else []
     if isinstance(obj, type):
-        methods = [(name, m) for name, m in vars(obj).items() if isinstance(m, types.FunctionType)]
-        unwritten = [f"{obj.__name__}.{name}" for name, m in methods if _stub_code(m.__code__)]
-        return [obj.__name__] if methods and len(unwritten) == len(methods) else unwritten
+        methods = [(m, f) for m, f in vars(obj).items() if isinstance(f, types.FunctionType)]
+        unwritten = [f"{name}.{m}" for m, f in methods if _stub_code(f.__code__)]
+        return [name] if methods and len(unwritten) == len(methods) else unwritten
     return []
 
 
@@ -257,7 +272,7 @@ def waits_for(*names: str, namespace: Optional[dict] = None) -> None:
     """
     ns = namespace if namespace is not None else sys._getframe(1).f_globals
     missing = [n for n in names if n not in ns]
-    unwritten = [s for n in names if n in ns for s in stubs(ns[n])]
+    unwritten = [s for n in names if n in ns for s in stubs(ns[n], n)]
     if unwritten:
         shown = ", ".join(f"`{s}`" for s in unwritten)
         raise WaitingFor(f"this cell runs once {shown} {'is' if len(unwritten) == 1 else 'are'} "

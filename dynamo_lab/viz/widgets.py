@@ -32,7 +32,7 @@ from ..versions import Versioned
 from .common import VizFigure, figure_png
 from .merkle import draw_merkle_diff
 from .messages import CONTEXT_KINDS, draw_spacetime, events_of, match_messages, message_keys
-from .ring import coordinators, draw_load, draw_ring
+from .ring import _ownership, coordinators, draw_load, draw_ring
 from .versions import draw_version_dag, kept_versions, version_dag
 
 __all__ = ["RingWidget", "VersionDagWidget", "SpaceTimeWidget", "MerkleDiffWidget"]
@@ -204,20 +204,30 @@ class RingWidget(_FigureWidget):
             self.error = f"{type(exc).__name__}: {exc}"
             return False
         self.moved = {k: (before[k], after[k]) for k in self.keys if before[k] != after[k]}
+        self.previous_ring = self.ring
         self.nodes, self.ring, self.last_change = nodes, new_ring, (kind, node)
         self.remove_picker.options = list(nodes)
         self.new_node.value = _next_name(nodes)
         share = len(self.moved) / len(self.keys) if self.keys else 0.0
+        # The keys that move are the ones the node gains (or had): its share of the ring,
+        # which with few tokens per node is far from the 1/(n+1) of the average node.
+        owned = _ownership(new_ring if kind == "add" else self.previous_ring).get(node, 0.0)
+        fair = 1 / (len(nodes) if kind == "add" else len(nodes) + 1)
         if kind == "add":
             to_new = sum(1 for _old, new in self.moved.values() if new == node)
-            expect = f"about 1/(n+1) = 1/{len(nodes)} = {1 / len(nodes):.0%} expected"
             text = (f"<b>added {html.escape(node)}</b>: {len(self.moved)} of {len(self.keys)} keys "
-                    f"({share:.0%}) changed coordinator, {to_new} of them to {html.escape(node)} "
-                    f"({expect})")
+                    f"({share:.0%}) changed coordinator, {to_new} of them to {html.escape(node)}, "
+                    f"which now owns {owned:.0%} of the ring")
         else:
             text = (f"<b>removed {html.escape(node)}</b>: {len(self.moved)} of {len(self.keys)} keys "
-                    f"({share:.0%}) changed coordinator, the keys {html.escape(node)} had "
-                    f"(about 1/{len(nodes) + 1} = {1 / (len(nodes) + 1):.0%} expected)")
+                    f"({share:.0%}) changed coordinator: the keys {html.escape(node)} had. It owned "
+                    f"{owned:.0%} of the ring")
+        text += (f"; the average node owns 1/{round(1 / fair)} = {fair:.0%}, which is what a "
+                 f"{'join' if kind == 'add' else 'leave'} moves on average")
+        if abs(owned - fair) > fair / 4:
+            text += (f". With {self.vnodes} token{'s' if self.vnodes != 1 else ''} per node the "
+                     f"shares are uneven (the bar chart): raise vnodes and try again to see both "
+                     f"come close to {fair:.0%}")
         self._say(text + " — starred ★ on the ring")
         self.render()
         return True
