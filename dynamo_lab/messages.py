@@ -320,8 +320,8 @@ def encode(msg: Any) -> dict:
     if name not in MESSAGE_TYPES and name not in TIMER_TYPES:
         raise TypeError(f"{name} is not a dynamo-lab message")
     out = {"type": name}
-    for f in dataclasses.fields(msg):
-        out[f.name] = _to_wire(getattr(msg, f.name))
+    for field in _field_names(type(msg)):
+        out[field] = _to_wire(getattr(msg, field))
     return out
 
 
@@ -358,11 +358,16 @@ def round_trip(msg: Any) -> Any:
     return loads(dumps(msg))
 
 
+_PLAIN = (str, int, float, bool, type(None), list, dict)
+
+
 def _to_wire(v: Any) -> Any:
+    if type(v) in _PLAIN:
+        return v
     if isinstance(v, (VectorClock, Versioned, KeyRange)):
         return v.to_json()
     if isinstance(v, MemberState):
-        return {f.name: _to_wire(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        return {f: _to_wire(getattr(v, f)) for f in _field_names(MemberState)}
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return encode(v)
     if isinstance(v, tuple):
@@ -370,81 +375,104 @@ def _to_wire(v: Any) -> Any:
     return v
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+# What the codec knows of each class, worked out once from its fields and type hints: the
+# field names, and for decoding, one checking decoder per field.
+_NAMES: dict[type, tuple[str, ...]] = {}
+_PLANS: dict[type, tuple[frozenset, tuple]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    h = _HINTS.get(cls)
-    if h is None:
-        h = _HINTS[cls] = typing.get_type_hints(cls)
-    return h
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _plan(cls: type) -> tuple[frozenset, tuple]:
+    """``(every key a message of cls may have, ((field, decoder, required), ...))``."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)
+        steps = tuple((f.name, _decoder(hints[f.name], f"{cls.__name__}.{f.name}"),
+                       f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+                      for f in fields)
+        plan = _PLANS[cls] = (frozenset(f.name for f in fields) | {"type"}, steps)
+    return plan
 
 
 def _build(cls: type, obj: dict) -> Any:
-    hints = _hints(cls)
+    names, steps = _plan(cls)
     kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in obj:
-            kwargs[f.name] = _from_wire(hints[f.name], obj[f.name], f"{cls.__name__}.{f.name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ProtocolError(f"{cls.__name__} is missing field {f.name!r}")
-    extra = set(obj) - {f.name for f in dataclasses.fields(cls)} - {"type"}
+    for name, decoder, required in steps:
+        if name in obj:
+            kwargs[name] = decoder(obj[name])
+        elif required:
+            raise ProtocolError(f"{cls.__name__} is missing field {name!r}")
+    extra = set(obj) - names
     if extra:
         raise ProtocolError(f"{cls.__name__} has unknown fields {sorted(extra)}")
     return cls(**kwargs)
 
 
-def _from_wire(tp: Any, v: Any, where: str) -> Any:
+def _list(v: Any, where: str) -> list:
+    if not isinstance(v, list):
+        raise ProtocolError(f"{where}: expected a list, got {type(v).__name__}")
+    return v
+
+
+def _decoder(tp: Any, where: str):
+    """A function that turns the wire form of a ``tp`` field back into a value, raising
+    :class:`ProtocolError` (naming ``where``) for anything that is not one."""
     if tp is Any:
-        return v
+        return lambda v: v
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
-        if v is None and type(None) in args:
-            return None
-        if all(dataclasses.is_dataclass(a) for a in args if a is not type(None)):
-            return decode(v)
-        for a in args:
-            if a is type(None):
-                continue
-            return _from_wire(a, v, where)
+        nullable = type(None) in args
+        rest = [a for a in args if a is not type(None)]
+        inner = (decode if all(dataclasses.is_dataclass(a) for a in rest)
+                 else _decoder(rest[0], where))
+        return lambda v: None if v is None and nullable else inner(v)
     if origin is tuple:
-        if not isinstance(v, list):
-            raise ProtocolError(f"{where}: expected a list, got {type(v).__name__}")
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_from_wire(args[0], x, where) for x in v)
+            item = _decoder(args[0], where)
+            return lambda v: tuple(item(x) for x in _list(v, where))
         if not args:
-            return tuple(_freeze(x) for x in v)
-        if len(args) != len(v):
-            raise ProtocolError(f"{where}: expected {len(args)} items, got {len(v)}")
-        return tuple(_from_wire(a, x, where) for a, x in zip(args, v))
+            return lambda v: tuple(_freeze(x) for x in _list(v, where))
+        items = [_decoder(a, where) for a in args]
+
+        def fixed(v):
+            if len(_list(v, where)) != len(items):
+                raise ProtocolError(f"{where}: expected {len(items)} items, got {len(v)}")
+            return tuple(dec(x) for dec, x in zip(items, v))
+        return fixed
     if tp is tuple:
-        if not isinstance(v, list):
-            raise ProtocolError(f"{where}: expected a list, got {type(v).__name__}")
-        return tuple(_freeze(x) for x in v)
-    try:
-        if tp is VectorClock:
-            return VectorClock.from_json(v)
-        if tp is Versioned:
-            return Versioned.from_json(v)
-        if tp is KeyRange:
-            return KeyRange.from_json(v)
-    except ProtocolError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ProtocolError(f"{where}: {exc}") from None
+        return lambda v: tuple(_freeze(x) for x in _list(v, where))
+    if tp in (VectorClock, Versioned, KeyRange):
+        def parse(v):
+            try:
+                return tp.from_json(v)
+            except ProtocolError:
+                raise
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ProtocolError(f"{where}: {exc}") from None
+        return parse
     if tp is MemberState:
-        if not isinstance(v, dict):
-            raise ProtocolError(f"{where}: expected an object")
-        return _build(MemberState, v)
+        def member(v):
+            if not isinstance(v, dict):
+                raise ProtocolError(f"{where}: expected an object")
+            return _build(MemberState, v)
+        return member
     if tp in (str, int, float, bool):
-        ok = isinstance(v, tp) and not (tp is int and isinstance(v, bool))
-        if tp is float and isinstance(v, int) and not isinstance(v, bool):
-            return float(v)
-        if not ok:
-            raise ProtocolError(f"{where}: expected {tp.__name__}, got {type(v).__name__}")
-        return v
+        def primitive(v):
+            if tp is float and isinstance(v, int) and not isinstance(v, bool):
+                return float(v)
+            if not isinstance(v, tp) or (tp is int and isinstance(v, bool)):
+                raise ProtocolError(f"{where}: expected {tp.__name__}, got {type(v).__name__}")
+            return v
+        return primitive
     raise ProtocolError(f"{where}: cannot decode type {tp!r}")  # pragma: no cover - codec bug
 
 
