@@ -109,13 +109,22 @@ class Trace:
         self._seq = 0
 
     def _tick(self, node: str, merge: Optional[dict] = None) -> tuple:
-        c = self._clocks.setdefault(node, {})
+        # Each node's clock is a dict kept in node order (re-sorted only when it learns of a
+        # new node), so the timestamp is its items as they are.
+        c = self._clocks.get(node)
+        if c is None:
+            c = self._clocks[node] = {}
+        grew = node not in c
         if merge:
             for k, v in merge.items():
-                if v > c.get(k, 0):
+                old = c.get(k)
+                if v > (old or 0):
                     c[k] = v
+                    grew = grew or old is None
         c[node] = c.get(node, 0) + 1
-        return tuple(sorted(c.items()))
+        if grew:
+            c = self._clocks[node] = dict(sorted(c.items()))
+        return tuple(c.items())
 
     def add(self, time: float, kind: str, node: str, peer: str = "", msg: Any = None,
             detail: str = "", carried: Optional[tuple] = None) -> Optional[tuple]:
