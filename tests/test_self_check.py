@@ -79,6 +79,28 @@ def test_a_broken_part_scores_zero_with_its_report_and_the_rest_still_counts():
     assert "What did not pass" in text and "seed 2102: replay with grading.check_merge" in text
 
 
+def test_a_part_that_never_returns_costs_its_budget_once():
+    one = lab("lab2")
+    ns = solved_namespace(one)
+
+    def merge(a, b):
+        while True:
+            pass
+
+    ns["merge"] = merge
+    out = io.StringIO()
+    report = grading.self_check(one.id, namespace=ns, out=out, budget_s=0.5)
+    rows = {r.test: r for r in report.rows}
+    assert rows["merge_is_the_pointwise_maximum"].result == "failed"
+    assert "did not finish within 0.5 s" in rows["merge_is_the_pointwise_maximum"].report
+    for test in ("d1_d5_story_with_your_clocks", "cluster_with_your_clocks_matches_the_reference"):
+        assert rows[test].result == "not run" and rows[test].seconds < 0.1
+        assert rows[test].report.startswith("skipped: merge did not finish in "
+                                            "merge-is-the-pointwise-maximum")
+    assert rows["merge_carts_keeps_every_item"].result == "passed"
+    assert report.seconds < 10
+
+
 def test_a_notebook_that_says_nothing_of_its_lab_is_asked_which():
     with pytest.raises(ValueError, match=r"grading.self_check\('lab1'\)"):
         grading.self_check(namespace={}, out=io.StringIO())
