@@ -128,7 +128,15 @@ def _phrase(msg: Any, src: Optional[str]) -> str:
 
 def dynamo_was_doing(frame: Optional[types.FrameType]) -> str:
     """What the cluster was doing when code below ``frame`` ran: 'node C coordinated a put of
-    'cart' from client alice'; '' when no node of a cluster was running it."""
+    'cart' from client alice'; '' when no node of a cluster was running it (or it cannot be
+    told: this only ever adds words to a report, it never raises)."""
+    try:
+        return _doing(frame)
+    except Exception:
+        return ""
+
+
+def _doing(frame: Optional[types.FrameType]) -> str:
     from ..runtime import Driver
     services = None
     while frame is not None:
@@ -214,7 +222,10 @@ def _render(exc: BaseException) -> list[str]:
     state["renders"] += 1
     if state["renders"] > 1:
         return full_traceback(exc)
-    first, *rest = folded_lines(exc)
+    try:
+        first, *rest = folded_lines(exc)
+    except Exception:           # never hide the student's error behind one of ours
+        return full_traceback(exc)
     name, _, text = first.partition(": ")
     return [f"{_RED}{_BOLD}{name}{_RESET}: {text}", *rest]
 
