@@ -193,7 +193,7 @@ def folded_lines(exc: BaseException) -> list[str]:
         text = _line(deepest.f_code.co_filename, lineno)
         at_line = f"  at {at}" + (f": {text}" if text else "")
     else:
-        culprit, at_line = f"your code raised {name}", (f"  at{where}" if where else "")
+        culprit, at_line = f"your code raised {name}", (f"  where:{where}" if where else "")
     lines = [f"{name}: {culprit}" + (f" while {doing}" if doing else " inside the cluster")]
     if detail:
         lines.append(f"  message: {detail}")
@@ -204,7 +204,8 @@ def folded_lines(exc: BaseException) -> list[str]:
         frame, lineno = cells[0]
         lines.append(f"  your cell: {_where(frame.f_code.co_filename, lineno)}: "
                      f"{_line(frame.f_code.co_filename, lineno)}")
-    depth = sum(1 for _ in _walk(exc.__traceback__))
+    depth = sum(1 for tb in _walk(exc.__traceback__)
+                if not _is_students(tb.tb_frame.f_code.co_filename))
     lines.append(f"  ({depth} frames through the simulator, the node and the adapter are "
                  f"folded away: run %tb to see them)")
     return lines
