@@ -6,8 +6,9 @@ on every machine and every ``PYTHONHASHSEED``). Events are ordered by (time, seq
 never by anything else, so the same seed gives the same trace byte for byte.
 
 The network model is :mod:`dynamo_lab.faults`, shared with the TCP runtime: a
-:class:`~dynamo_lab.faults.FaultConfig` holds every knob (latency distribution, drop, duplicate,
-reorder, clock skew), and partitions are sets of cut directed links, so they can be symmetric or
+:class:`~dynamo_lab.faults.FaultConfig` holds every knob (latency distribution, per-leg latency
+mixtures such as the PBS paper's LNKD-SSD and LNKD-DISK, drop, duplicate, reorder, clock skew),
+and partitions are sets of cut directed links, so they can be symmetric or
 one-way, of any grouping.
 """
 
@@ -124,7 +125,7 @@ class Simulator:
         if dst not in self.endpoints:
             self._drop(src, dst, msg, "no such node")
             return
-        delays = self.net.fate(src, dst)
+        delays = self.net.fate(src, dst, msg)
         if not delays:
             self._drop(src, dst, msg, "lost")
         for delay in delays:
