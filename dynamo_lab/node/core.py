@@ -26,8 +26,9 @@ Each part is built as ``Part(services)``: it sees the node only through its
 :class:`~.services.NodeServices` (that module lists what a part may use), never the
 :class:`Node` or another part. The node owns the membership view (gossip spreads it).
 
-A lab replaces one part (or the ``ring_factory``, the ``versioning`` clock logic, or a piece of
-the quorum core in :mod:`.quorum` and :mod:`.read_repair`) through :class:`Parts`; the others
+A lab replaces one part (or the ``ring_factory``, the ``versioning`` clock logic, a piece of
+the quorum core in :mod:`.quorum` and :mod:`.read_repair`, or one of hinted handoff's
+decisions in :mod:`.hints`) through :class:`Parts`; the others
 keep working with it. A message nobody handles raises :class:`ProtocolError`: nothing is
 ignored silently.
 """
@@ -44,7 +45,7 @@ from ..membership import Membership
 from ..messages import MemberState
 from ..ring import Ring
 from ..storage import Store
-from . import quorum, read_repair
+from . import hints, quorum, read_repair
 from .anti_entropy import AntiEntropy
 from .common import default_tokens, member_from_json
 from .config import NodeConfig, Versioning
@@ -65,13 +66,16 @@ class Parts:
 
     The part classes are built as ``Part(services)``; ``ring_factory(members)`` builds the
     ring from ``{node: tokens}``; the quorum core's pieces are those of :mod:`.quorum`
-    (``choose_replicas``, ``PutQuorum``, ``GetQuorum``) and :mod:`.read_repair`."""
+    (``choose_replicas``, ``PutQuorum``, ``GetQuorum``) and :mod:`.read_repair`; hinted
+    handoff's decisions are those of :mod:`.hints` (``handoff_tick``, ``handoff_ack``)."""
     ring_factory: Callable[[Mapping[str, tuple[int, ...]]], Any] = _ring_from_tokens
     versioning: Optional[Versioning] = None
     choose_replicas: Callable = quorum.choose_replicas
     put_quorum: type = quorum.PutQuorum
     get_quorum: type = quorum.GetQuorum
     read_repair: Callable = read_repair.read_repairs
+    handoff_tick: Callable = hints.handoff_tick
+    handoff_ack: Callable = hints.handoff_ack
     coordinator: Optional[type] = None
     replica: Optional[type] = None
     handoff: Optional[type] = None
