@@ -31,12 +31,6 @@ EXCLUDE = ("dynamo_lab/labs/*/*.cells", "dynamo_lab/labs/*/test_*.py")
 #: (shorter lines, such as ``return out`` or ``pass``, are everyone's code).
 MIN_LEAK_CHARS = 24
 
-#: nbgrader's instructor tools, hidden from the student's JupyterLab and Notebook 7.
-INSTRUCTOR_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
-                      "@jupyter/nbgrader:course-list")
-INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",
-                                "nbgrader.server_extensions.course_list")
-
 MAKEFILE = """\
 # dynamo-lab, the student's copy.
 #   make lab   create .venv, install, open JupyterLab on labs/
@@ -52,19 +46,28 @@ $(STAMP): pyproject.toml
 \t$(PYTHON) -m venv $(VENV)
 \t$(PY) -m pip install --quiet --upgrade pip
 \t$(PY) -m pip install --quiet -e .
-\t$(PY) -m jupyter labextension disable --level=sys_prefix {plugins} >/dev/null 2>&1
-\t$(PY) -m jupyter server extension disable --sys-prefix {server} >/dev/null 2>&1
 \t@touch $(STAMP)
 
 # JupyterLab refuses to run as root unless told; containers (Binder, Docker) often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP)
-\t$(PY) -m jupyter lab $(ROOT_FLAG) labs/
+{jupyter}
 
 clean:
 \trm -rf $(VENV) *.egg-info .ipynb_checkpoints
 """
+
+
+def _students_make_lab(root: Path) -> str:
+    """The course Makefile's ``make lab`` (the student's Jupyter configuration: nbgrader's
+    instructor tools hidden, sliders on the keyboard), with the variables it uses."""
+    text = (root / "Makefile").read_text(encoding="utf-8")
+    found = re.search(r"^# Jupyter configuration.*?^lab: [^\n]*\n(?:\t[^\n]*\n)+", text,
+                      re.M | re.S)
+    if found is None:
+        raise RuntimeError("Makefile: no 'make lab' with its Jupyter configuration to copy")
+    return found.group(0).rstrip()
+
 
 README = """\
 # dynamo-lab
@@ -165,8 +168,7 @@ def write_handout(out: Path, root: Path = ROOT, *, git: bool = True) -> list[Pat
         written.append(dst)
     extra = {
         "pyproject.toml": _pyproject((root / "pyproject.toml").read_text(encoding="utf-8")),
-        "Makefile": MAKEFILE.format(plugins=" ".join(INSTRUCTOR_PLUGINS),
-                                    server=" ".join(INSTRUCTOR_SERVER_EXTENSIONS)),
+        "Makefile": MAKEFILE.replace("{jupyter}", _students_make_lab(root)),
         "README.md": README,
     }
     for rel, text in extra.items():

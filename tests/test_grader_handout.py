@@ -56,11 +56,15 @@ def test_the_handout_runs_the_labs_checks_without_the_instructors_files(made):
     assert out.stdout.strip() == f"{[one.points for one in labs()]} True"
 
 
-def test_the_students_make_lab_hides_nbgrader_instructor_tools(made):
+def test_the_students_make_lab_is_the_courses_without_instructor_tools(made):
     text = (made / "Makefile").read_text()
-    assert "lab:" in text and "labextension disable" in text
-    assert all(p in text for p in handout.INSTRUCTOR_PLUGINS)
-    assert "server extension disable" in text and "formgrader" in text
+    lab = text[text.index("\nlab:"):]
+    assert "JUPYTER_CONFIG_PATH=$(JUPYTER_STUDENT):$(JUPYTER_COURSE)" in lab
+    assert "instructor:" not in text
+    dry = subprocess.run(["make", "-n", "lab"], cwd=made, capture_output=True, text=True)
+    assert dry.returncode == 0 and "jupyter lab" in dry.stdout, dry.stderr
+    student = made / "dynamo_lab" / "jupyter" / "student"
+    assert "formgrader" in (student / "jupyter_server_config.json").read_text()
 
 
 def test_a_leak_stops_the_handout_and_leaves_nothing(tmp_path, monkeypatch):
