@@ -126,7 +126,7 @@ def check_successor_index(successor_index: Callable, *, seed: int = 1101, exampl
     from bisect import bisect_left
     from hypothesis import strategies as st
     ctx = start_check("successor-is-first-token-at-or-after-hash", "check_successor_index",
-                 "successor_index", seed, successor_index)
+                      "successor_index", seed, successor_index)
 
     @st.composite
     def case(draw):
@@ -162,7 +162,7 @@ def check_ring_tokens(ring_class: type, *, seed: int = 1202, examples: int = 60,
     """Invariant ``tokens-are-key-hash-of-node-and-index``."""
     __tracebackhide__ = True
     ctx = start_check("tokens-are-key-hash-of-node-and-index", "check_ring_tokens", "ring class",
-                 seed, ring_class)
+                      seed, ring_class)
 
     def body(c):
         nodes, vnodes, _keys = c
@@ -190,7 +190,7 @@ def check_coordinator(ring_class: type, *, seed: int = 1203, examples: int = 120
     """Invariant ``coordinator-owns-first-token-clockwise``."""
     __tracebackhide__ = True
     ctx = start_check("coordinator-owns-first-token-clockwise", "check_coordinator", "ring class",
-                 seed, ring_class)
+                      seed, ring_class)
 
     def body(c):
         nodes, vnodes, keys = c
@@ -244,7 +244,7 @@ def check_preference_list_distinct(ring_class: type, *, seed: int = 1204, exampl
     """Invariant ``preference-list-has-n-distinct-physical-nodes``."""
     __tracebackhide__ = True
     ctx = start_check("preference-list-has-n-distinct-physical-nodes", "check_preference_list_distinct",
-                 "ring class", seed, ring_class)
+                      "ring class", seed, ring_class)
     run_check(ctx, budget_s, lambda: _check_preference_lists(ctx, ring_class, examples, False))
 
 
@@ -253,7 +253,7 @@ def check_preference_list_order(ring_class: type, *, seed: int = 1205, examples:
     """Invariant ``preference-list-walks-clockwise-from-coordinator``."""
     __tracebackhide__ = True
     ctx = start_check("preference-list-walks-clockwise-from-coordinator", "check_preference_list_order",
-                 "ring class", seed, ring_class)
+                      "ring class", seed, ring_class)
     run_check(ctx, budget_s, lambda: _check_preference_lists(ctx, ring_class, examples, True))
 
 
@@ -266,7 +266,7 @@ def check_membership_changes(ring_class: type, *, seed: int = 1206, examples: in
     __tracebackhide__ = True
     from hypothesis import strategies as st
     ctx = start_check("add-and-remove-node-keep-the-ring-consistent", "check_membership_changes",
-                 "ring class", seed, ring_class)
+                      "ring class", seed, ring_class)
     keys = [f"user:{i}" for i in range(12)]
 
     @st.composite
@@ -314,7 +314,7 @@ def check_bad_requests(ring_class: type, *, seed: int = 1207, budget_s: float = 
     """Invariant ``bad-requests-raise-value-error``."""
     __tracebackhide__ = True
     ctx = start_check("bad-requests-raise-value-error", "check_bad_requests", "ring class", seed,
-                 ring_class)
+                      ring_class)
 
     def expect_value_error(text, thunk):
         ctx.raises_value_error(text, thunk)
@@ -341,7 +341,7 @@ def check_ownership(ring_class: type, *, seed: int = 1208, examples: int = 80,
     """Invariant ``ownership-is-each-nodes-share-of-the-ring`` (to within 1e-9)."""
     __tracebackhide__ = True
     ctx = start_check("ownership-is-each-nodes-share-of-the-ring", "check_ownership", "ring class",
-                 seed, ring_class)
+                      seed, ring_class)
 
     def body(c):
         nodes, vnodes, _keys = c
@@ -391,7 +391,7 @@ def check_moved_fraction(moved_fraction: Callable, *, seed: int = 1209, examples
     __tracebackhide__ = True
     from hypothesis import strategies as st
     ctx = start_check("moved-fraction-counts-keys-whose-replicas-change", "check_moved_fraction",
-                 "moved_fraction", seed, moved_fraction)
+                      "moved_fraction", seed, moved_fraction)
 
     @st.composite
     def case(draw):
@@ -553,7 +553,7 @@ def check_ring_in_cluster(ring_class: type, *, seed: int = 7, budget_s: float = 
     cluster using ``ring_class`` and on one using the reference ring gives the same results."""
     __tracebackhide__ = True
     ctx = start_check("cluster-with-your-ring-matches-the-reference", "check_ring_in_cluster",
-                 "ring class", seed, ring_class)
+                      "ring class", seed, ring_class)
 
     differential(ctx, budget_s, lambda factory: _ring_cluster_log(factory, seed),
                  student_ring_factory(_ReferenceRing, 8, _trusted=True),

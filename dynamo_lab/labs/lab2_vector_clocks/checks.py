@@ -130,7 +130,7 @@ def check_increment(increment: Callable, *, seed: int = 2101, examples: int = 15
     __tracebackhide__ = True
     from hypothesis import strategies as st
     ctx = start_check("increment-bumps-only-the-coordinator", "check_increment", "increment", seed,
-                 increment)
+                      increment)
     clocks, _, _ = _clock_strategies()
 
     def body(c):
@@ -143,11 +143,11 @@ def check_increment(increment: Callable, *, seed: int = 2101, examples: int = 15
         got = ctx.result(text, want, increment, arg, node)
         if _clean_clock(got) != want:
             raise Mismatch(text, want, got, "a node with no entry counts as 0"
-                            if node not in clock else "")
+                           if node not in clock else "")
         if arg != clock:
             raise Mismatch(text, Expected(f"the input clock stays {clock!r}"),
-                            Expected(f"it was changed to {arg!r}"),
-                            "build and return a new dict; other versions share the old clock")
+                           Expected(f"it was changed to {arg!r}"),
+                           "build and return a new dict; other versions share the old clock")
 
     run_check(ctx, budget_s, lambda: hypothesis_run(
         ctx, st.tuples(clocks, st.sampled_from(_CLOCK_NODES + ("E",))), examples, body))
@@ -169,11 +169,11 @@ def check_merge(merge: Callable, *, seed: int = 2102, examples: int = 150,
         got = ctx.result(text, want, merge, a2, b2)
         if _clean_clock(got) != want:
             raise Mismatch(text, want, got, "every node of either clock, with the larger counter "
-                                             "(a node absent from one clock counts as 0 there)")
+                                            "(a node absent from one clock counts as 0 there)")
         if (a2, b2) != (a, b):
             raise Mismatch(text, Expected("the inputs stay unchanged"),
-                            Expected(f"a became {a2!r}, b became {b2!r}"),
-                            "build and return a new dict")
+                           Expected(f"a became {a2!r}, b became {b2!r}"),
+                           "build and return a new dict")
 
     run_check(ctx, budget_s, lambda: hypothesis_run(ctx, st.tuples(clocks, clocks), examples, body))
 
@@ -204,7 +204,7 @@ def check_compare_ordered(compare: Callable, *, seed: int = 2103, examples: int 
     """Invariant ``compare-orders-equal-and-descending-clocks``."""
     __tracebackhide__ = True
     ctx = start_check("compare-orders-equal-and-descending-clocks", "check_compare_ordered", "compare",
-                 seed, compare)
+                      seed, compare)
     _, ordered, _ = _clock_strategies()
     run_check(ctx, budget_s, lambda: _check_compare(ctx, compare, ordered(), examples))
 
@@ -214,7 +214,7 @@ def check_compare_concurrent(compare: Callable, *, seed: int = 2104, examples: i
     """Invariant ``compare-detects-concurrent-clocks``."""
     __tracebackhide__ = True
     ctx = start_check("compare-detects-concurrent-clocks", "check_compare_concurrent", "compare", seed,
-                 compare)
+                      compare)
     _, _, concurrent = _clock_strategies()
     run_check(ctx, budget_s, lambda: _check_compare(ctx, compare, concurrent(), examples))
 
@@ -275,7 +275,7 @@ def _reconcile_body(ctx: Context, reconcile_fn: Callable, which: str):
             raise Mismatch(text, want, got, "reconcile returns a list of versions") from None
         if arg != list(versions):
             raise Mismatch(text, Expected("the input list and its versions stay unchanged"),
-                            Expected(f"they became {arg!r}"), "build and return a new list")
+                           Expected(f"they became {arg!r}"), "build and return a new list")
         got_clocks = []
         for item in got:
             if not any(item == v for v in versions):
@@ -285,7 +285,7 @@ def _reconcile_body(ctx: Context, reconcile_fn: Callable, which: str):
             for item, ck in zip(got, got_clocks):
                 if got_clocks.count(ck) > 1:
                     raise Mismatch(text, want, got, f"two versions with the clock {ck} kept: "
-                                                     f"equal clocks are the same write, keep one")
+                                                    f"equal clocks are the same write, keep one")
                 if ck not in want_clocks:
                     newer = next(v for v in versions if _ref_compare(v.clock, json.loads(ck)) == "after")
                     raise Mismatch(text, want, got, f"{item!r} is kept, but {newer!r} descends it")
@@ -294,7 +294,7 @@ def _reconcile_body(ctx: Context, reconcile_fn: Callable, which: str):
             if missing:
                 lost = next(v for v in versions if _frozen(v.clock) == missing[0])
                 raise Mismatch(text, want, got, f"{lost!r} is dropped, but no other version "
-                                                 f"descends it: it is a sibling")
+                                                f"descends it: it is a sibling")
     return body
 
 
@@ -310,7 +310,7 @@ def check_reconcile_drops_dominated(reconcile: Callable, *, seed: int = 2105, ex
     """Invariant ``reconcile-drops-every-dominated-version``."""
     __tracebackhide__ = True
     ctx = start_check("reconcile-drops-every-dominated-version", "check_reconcile_drops_dominated",
-                 "reconcile", seed, reconcile)
+                      "reconcile", seed, reconcile)
     run_check(ctx, budget_s, lambda: hypothesis_run(
         ctx, _version_history_strategy(), examples, _reconcile_body(ctx, reconcile, "drops")))
 
@@ -320,7 +320,7 @@ def check_reconcile_keeps_siblings(reconcile: Callable, *, seed: int = 2106, exa
     """Invariant ``reconcile-keeps-every-concurrent-sibling``."""
     __tracebackhide__ = True
     ctx = start_check("reconcile-keeps-every-concurrent-sibling", "check_reconcile_keeps_siblings",
-                 "reconcile", seed, reconcile)
+                      "reconcile", seed, reconcile)
     run_check(ctx, budget_s, lambda: hypothesis_run(
         ctx, _version_history_strategy(), examples, _reconcile_body(ctx, reconcile, "keeps")))
 
@@ -331,7 +331,7 @@ def check_merge_carts(merge_carts: Callable, *, seed: int = 2107, examples: int 
     __tracebackhide__ = True
     from hypothesis import strategies as st
     ctx = start_check("merge-carts-keeps-every-item", "check_merge_carts", "merge_carts", seed,
-                 merge_carts)
+                      merge_carts)
     items = st.sampled_from(["book", "pen", "lamp", "mug", "tea"])
     carts = st.lists(st.lists(items, max_size=4, unique=True), max_size=4)
 
@@ -516,7 +516,7 @@ def _d1_d5_log(cluster) -> list[tuple]:
     final = alice.get("cart", via="Sy")
     log.append(("a read after D5 (through Sy)", final.values))
     log.append(("what each replica holds", {n: sorted(json.dumps(v.value) for v in vs)
-                                           for n, vs in sorted(cluster.replicas("cart").items())}))
+                                            for n, vs in sorted(cluster.replicas("cart").items())}))
     log.append(("consistency checker", [str(v) for v in cluster.check()]))
     return log
 
@@ -527,7 +527,7 @@ def check_d1_d5_story(increment: Callable, merge: Callable, compare: Callable,
     Sz using the student's clock logic; every step matches the reference."""
     __tracebackhide__ = True
     ctx = Context("d1-d5-story-with-your-clocks", "check_d1_d5_story", "clock functions", seed,
-                   f"grading.check_d1_d5_story(<your increment, merge, compare, reconcile>, seed={seed})")
+                  f"grading.check_d1_d5_story(<your increment, merge, compare, reconcile>, seed={seed})")
     for part in (increment, merge, compare, reconcile):
         assert_own_code(part, "clock functions", invariant=ctx.invariant, seed=seed, replay=ctx.replay)
 
@@ -625,8 +625,8 @@ def check_clocks_in_cluster(increment: Callable, merge: Callable, compare: Calla
     """Invariant ``cluster-with-your-clocks-matches-the-reference``."""
     __tracebackhide__ = True
     ctx = Context("cluster-with-your-clocks-matches-the-reference", "check_clocks_in_cluster",
-                   "clock functions", seed,
-                   f"grading.check_clocks_in_cluster(<your increment, merge, compare, reconcile>, seed={seed})")
+                  "clock functions", seed,
+                  f"grading.check_clocks_in_cluster(<your increment, merge, compare, reconcile>, seed={seed})")
     for part in (increment, merge, compare, reconcile):
         assert_own_code(part, "clock functions", invariant=ctx.invariant, seed=seed, replay=ctx.replay)
 
