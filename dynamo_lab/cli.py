@@ -143,7 +143,8 @@ def cmd_cluster_up(args) -> int:
         cluster = TcpCluster(args.nodes, n=args.n, r=args.r, w=args.w, vnodes=args.vnodes,
                              seed=args.seed, data_dir=data_dir, detached=True,
                              max_inflight=args.max_inflight, parts=args.parts,
-                             startup_timeout_s=args.timeout, **settings)
+                             startup_timeout_s=args.timeout,
+                             trace=args.trace or args.dashboard, **settings)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     except ClusterError as exc:
@@ -159,7 +160,10 @@ def cmd_cluster_up(args) -> int:
     print(f"\nstate: {state_path}   logs: {os.path.join(data_dir, 'logs')}   admin token "
           f"header (curl -H @FILE): {token_header_path(state_path)}")
     print("next: dynamo-lab put cart '[\"book\"]'   dynamo-lab get cart   "
-          "dynamo-lab cluster status   dynamo-lab cluster down")
+          "dynamo-lab cluster status   dynamo-lab cluster down", flush=True)
+    if args.dashboard:
+        from .dashboard.server import serve
+        return serve(state_path, port=args.dashboard_port, open_browser=args.open)
     return EXIT_OK
 
 
@@ -412,6 +416,47 @@ def cmd_delete(args) -> int:
     return EXIT_OK
 
 
+# -- the lecture: dashboard and demos ------------------------------------------------------------
+
+def cmd_dashboard(args) -> int:
+    from .dashboard.server import serve
+    if not os.path.exists(args.state):
+        print(f"no cluster here yet ({args.state}); the page waits for one "
+              f"(`dynamo-lab cluster up --dashboard` or `dynamo-lab demo NAME`)", flush=True)
+    return serve(args.state, port=args.port, open_browser=args.open)
+
+
+def cmd_demo(args) -> int:
+    from .dashboard.demos import DEMOS, DemoError, run_demo
+    if args.list or not args.name:
+        for d in DEMOS.values():
+            print(f"{d.name:12} {d.title}: {d.summary}")
+        return EXIT_OK
+    settings = parse_settings(args.set or [])
+    dash = None
+    if args.dashboard:
+        from .dashboard.server import DashboardThread
+        dash = DashboardThread(args.state)
+        print(f"dashboard: {dash.start()}", flush=True)
+
+    def pause(step) -> None:
+        import time
+        if args.auto:
+            time.sleep(args.delay)
+        else:
+            input("   [Enter] ")
+
+    try:
+        run_demo(args.name, args.state, out=lambda t: print(t, flush=True), pause=pause,
+                 overrides=settings, keep=args.keep, replace=args.replace)
+    except DemoError as exc:
+        raise CliError(f"demo {args.name}: {exc}", EXIT_FAILED) from None
+    finally:
+        if dash is not None:
+            dash.stop()
+    return EXIT_OK
+
+
 # -- one node -----------------------------------------------------------------------------------
 
 def cmd_node(args) -> int:
@@ -477,6 +522,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where stores and logs go (default: data/ next to the state file)")
     up.add_argument("--timeout", type=float, default=60.0, metavar="S",
                     help="give up if the nodes are not up after S seconds (default 60)")
+    up.add_argument("--trace", action="store_true",
+                    help="every node writes its trace (data/trace/), which the dashboard's "
+                         "space-time strip and TcpCluster.trace() read")
+    up.add_argument("--dashboard", action="store_true",
+                    help="then serve the live dashboard (implies --trace) until Ctrl-C; the "
+                         "cluster keeps running after it")
+    up.add_argument("--dashboard-port", type=int, default=0, metavar="P",
+                    help="with --dashboard: its port on 127.0.0.1 (default 0: the OS picks)")
+    up.add_argument("--open", action="store_true", help="with --dashboard: open a browser")
     state_arg(up)
     up.set_defaults(func=cmd_cluster_up)
 
@@ -531,6 +585,41 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --wait: give up (exit code 1) after S seconds (default 60)")
     state_arg(hl)
     hl.set_defaults(func=cmd_cluster_heal)
+
+    db = sub.add_parser("dashboard", help="a live page of the cluster for a projector",
+                        description="Serve the live dashboard of the cluster in the state file "
+                                    "on 127.0.0.1 (follows it when it changes, or waits for "
+                                    "one): ring, views, hints, a space-time strip, narration "
+                                    "and controls. Prints the address to open; Ctrl-C stops "
+                                    "the dashboard, not the cluster.")
+    db.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: the OS picks)")
+    db.add_argument("--open", action="store_true", help="open the page in a browser")
+    state_arg(db)
+    db.set_defaults(func=cmd_dashboard)
+
+    dm = sub.add_parser("demo", help="a scripted classroom demo on real processes",
+                        description="Run a scripted demo on its own cluster of real processes: "
+                                    "each step prints what to say and what to point at, waits "
+                                    "for Enter (or --delay with --auto), acts, and waits on the "
+                                    "cluster's state, so every run ends the same way. "
+                                    "`dynamo-lab dashboard` in another terminal follows it.",
+                        epilog="demos: handoff, siblings, stale, antientropy, join "
+                               "(`dynamo-lab demo --list`)")
+    dm.add_argument("name", nargs="?", help="the demo to run")
+    dm.add_argument("--list", action="store_true", help="list the demos")
+    dm.add_argument("--auto", action="store_true", help="do not wait for Enter")
+    dm.add_argument("--delay", type=float, default=3.0, metavar="S",
+                    help="with --auto: seconds between steps (default 3)")
+    dm.add_argument("--keep", action="store_true",
+                    help="leave the cluster running at the end (`cluster down` stops it)")
+    dm.add_argument("--replace", action="store_true",
+                    help="stop a cluster already running here and start the demo's own")
+    dm.add_argument("--dashboard", action="store_true",
+                    help="serve the dashboard in this process too (prints its address)")
+    dm.add_argument("--set", action="append", metavar="NAME=VALUE",
+                    help="a node setting for the demo's cluster, e.g. --set suspect_after_s=1")
+    state_arg(dm)
+    dm.set_defaults(func=cmd_demo)
 
     def kv_args(q, node_help="the node that receives the request (default: the first up)"):
         q.add_argument("key", help="the key, e.g. cart:alice")
