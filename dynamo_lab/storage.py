@@ -8,9 +8,12 @@ see it, and lets the same node run on either engine:
 
 * :class:`MemoryStore` -- dicts; what the simulator uses. A crash in the simulator drops the
   node object but keeps the store, exactly like a process restart over the same disk.
-* :class:`SqliteStore` -- one SQLite file per node; what the TCP runtime uses. Every mutating
-  call is one transaction, committed with ``synchronous=FULL`` before the call returns, so a
-  write the node acknowledged survives a ``kill -9``.
+* :class:`SqliteStore` -- one SQLite file per node; what the TCP runtime uses. By default every
+  mutating call is one transaction, committed with ``synchronous=FULL`` before the call
+  returns. With ``group_commit=True`` (the TCP runtime) mutating calls join one open
+  transaction and :meth:`SqliteStore.commit` makes the whole group durable with one fsync; the
+  runtime holds back every acknowledgement of the group until then, so a write the node
+  acknowledged survives a ``kill -9`` either way.
 
 Hinted replicas (the paper's hinted handoff, section 4.6) are kept apart from the node's own
 data, each tagged with the node it was *intended* for: a hint never shows up in :meth:`get` or
@@ -397,22 +400,36 @@ CREATE TABLE meta  (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT
 class SqliteStore(Store):
     """A store in one SQLite file (standard library ``sqlite3``), for the TCP runtime.
 
-    Durable: WAL journal, ``synchronous=FULL``, one transaction committed per mutating call, so
-    a write is on disk when the call returns. Other processes may read the file meanwhile.
+    Durable: WAL journal, ``synchronous=FULL``. By default one transaction is committed per
+    mutating call, so a write is on disk when the call returns. Other processes may read the
+    file meanwhile.
+
+    **Group commit** (``group_commit=True``): a mutating call joins the open group (the first
+    one opens a transaction) and returns at once; :meth:`commit` commits the group, one fsync
+    for all of its writes. Reads see the group's writes. Whoever acknowledges a write must
+    wait for the :meth:`commit` that follows it (the TCP runtime holds every effect of a group
+    until then). :meth:`commit` may run on another thread, provided nothing else uses the store
+    meanwhile. A write of the group that fails, or a failed commit, loses the whole group
+    (:meth:`commit` raises); :meth:`close` drops an uncommitted group, as a crash would.
 
     Raises :class:`StoreFormatError` if ``path`` exists but is not a dynamo-lab store (another
     SQLite database, a text file) or was written by a newer dynamo-lab; such a file is left
-    untouched. Creates the parent directory if needed. Use from one thread.
+    untouched. Creates the parent directory if needed. Use from one thread at a time.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, group_commit: bool = False) -> None:
         if not isinstance(path, (str, os.PathLike)) or str(path) in ("", ":memory:"):
             raise ClientError(f"SqliteStore needs a file path such as 'data/A.sqlite'; got "
                               f"{path!r} (use MemoryStore for a store in memory)")
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; each call opens and commits its own.
-        self._conn = sqlite3.connect(str(self._path), isolation_level=None, timeout=10.0)
+        self._grouped = bool(group_commit)
+        self._group_writes = 0                       # writes in the open group
+        self._group_lost: Exception | None = None    # why the open group cannot be committed
+        # isolation_level=None: no implicit transactions; each call (or group) opens its own.
+        # check_same_thread=False: commit() of a group may run on a worker thread.
+        self._conn = sqlite3.connect(str(self._path), isolation_level=None, timeout=10.0,
+                                     check_same_thread=False)
         try:
             self._open()
         except BaseException:
@@ -480,6 +497,45 @@ class SqliteStore(Store):
     def _transaction(self) -> "_Transaction":
         return _Transaction(self._conn)
 
+    # -- group commit --------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> bool:
+        """Writes (or a failed write) of the open group wait for :meth:`commit`."""
+        return self._group_writes > 0 or self._group_lost is not None
+
+    def commit(self) -> int:
+        """Commit the open group: its writes are on disk when this returns. Returns how many
+        writes it held (0: there was nothing to commit; without ``group_commit`` there never
+        is). Raises :class:`StoreError` if a write of the group failed, or ``sqlite3.Error``
+        if the commit did: either way none of the group's writes are kept."""
+        self._check_open()
+        writes, self._group_writes = self._group_writes, 0
+        lost, self._group_lost = self._group_lost, None
+        if lost is not None:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise StoreError(f"{self!r}: a write of this group failed ({lost}); none of its "
+                             f"{writes} writes were kept") from lost
+        if not self._conn.in_transaction:
+            return 0
+        _Transaction.finish(self._conn)
+        return writes
+
+    def _grouped_write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run ``statements`` in the open group (opening it first). A failure loses the whole
+        group: SQLite may have rolled the transaction back already (a full disk, an I/O
+        error), so committing what is left would keep only part of it."""
+        try:
+            if not self._conn.in_transaction:
+                self._conn.execute("BEGIN IMMEDIATE")
+            for sql, args in statements:
+                self._conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            self._group_lost = self._group_lost or exc
+            raise
+        self._group_writes += 1
+
     # -- engine --------------------------------------------------------------------------------
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
@@ -487,6 +543,9 @@ class SqliteStore(Store):
         return None if row is None else row[0]
 
     def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        if self._grouped:
+            self._grouped_write([(sql, args)])
+            return
         with self._transaction():
             self._conn.execute(sql, args)
 
@@ -541,9 +600,13 @@ class SqliteStore(Store):
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     def _wipe(self) -> None:
+        statements = [(f"DELETE FROM {table}", ()) for table in ("data", "hints", "meta")]
+        if self._grouped:
+            self._grouped_write(statements)
+            return
         with self._transaction():
-            for table in ("data", "hints", "meta"):
-                self._conn.execute(f"DELETE FROM {table}")
+            for sql, args in statements:
+                self._conn.execute(sql, args)
 
     def _close(self) -> None:
         self._conn.close()
@@ -563,11 +626,16 @@ class _Transaction:
         if exc_type is not None:
             self._conn.execute("ROLLBACK")
             return
+        self.finish(self._conn)
+
+    @staticmethod
+    def finish(conn: sqlite3.Connection) -> None:
+        """``COMMIT``; if that fails, end the transaction and re-raise: nothing was written."""
         try:
-            self._conn.execute("COMMIT")
+            conn.execute("COMMIT")
         except sqlite3.Error:
             # A failed COMMIT (disk full, I/O error) can leave the transaction open; end it so
-            # the next call starts clean, then report the failure: nothing was written.
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            # the next call starts clean, then report the failure.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise

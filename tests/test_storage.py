@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from dynamo_lab.errors import ClientError, InvalidKey, InvalidValue
 from dynamo_lab.storage import (APPLICATION_ID, SCHEMA_VERSION, Hint, MemoryStore, SqliteStore,
-                                Store, StoreClosed, StoreFormatError)
+                                Store, StoreClosed, StoreError, StoreFormatError)
 from dynamo_lab.vclock import VectorClock
 from dynamo_lab.versions import Versioned
 
@@ -402,10 +402,37 @@ class SqliteStoreMachine(StoreMachine):
         self.store = self.open()
 
 
+class GroupedSqliteStoreMachine(StoreMachine):
+    """Group commit: writes join an open group that ``commit`` makes durable; a crash (the
+    file closed without a commit) loses exactly the writes since the last commit."""
+
+    def __init__(self):
+        super().__init__()
+        self.committed = ({}, {}, {})
+
+    def open(self):
+        return SqliteStore(Path(self.tmp) / "A.db", group_commit=True)
+
+    @rule()
+    def commit(self):
+        writes = self.store.commit()
+        assert not self.store.pending and self.store.commit() == 0
+        assert writes >= 0
+        self.committed = (dict(self.data), dict(self.hint_data), dict(self.meta))
+
+    @rule()
+    def crash(self):
+        self.store.close()
+        self.store = self.open()
+        self.data, self.hint_data, self.meta = (dict(m) for m in self.committed)
+
+
 TestMemoryStoreAgainstModel = MemoryStoreMachine.TestCase
 TestMemoryStoreAgainstModel.settings = MODEL_SETTINGS
 TestSqliteStoreAgainstModel = SqliteStoreMachine.TestCase
 TestSqliteStoreAgainstModel.settings = MODEL_SETTINGS
+TestGroupedSqliteStoreAgainstModel = GroupedSqliteStoreMachine.TestCase
+TestGroupedSqliteStoreAgainstModel.settings = MODEL_SETTINGS
 
 
 # ----------------------------------------------------------------------------------------------
@@ -510,3 +537,48 @@ def test_sqlite_refuses_a_store_from_a_newer_version(tmp_path):
 def test_sqlite_needs_a_file_path(path):
     with pytest.raises(ClientError, match="file path"):
         SqliteStore(path)
+
+
+def test_sqlite_group_commit_one_transaction_for_many_writes(tmp_path):
+    path = tmp_path / "A.db"
+    with SqliteStore(path, group_commit=True) as s:
+        assert not s.pending and s.commit() == 0
+        s.put("cart", CART)
+        s.put_hint("C", "cart", CART[:1])
+        s.set_meta("incarnation", "2")
+        s.delete("gone")
+        assert s.pending and s.get("cart") == CART      # the group's writes are read back
+        with SqliteStore(path) as other:                # another reader: nothing committed
+            assert other.keys() == [] and other.get_meta("incarnation") is None
+        assert s.commit() == 4 and not s.pending
+        with SqliteStore(path) as other:
+            assert other.get("cart") == CART and other.get_meta("incarnation") == "2"
+        s.put("later", CART[:1])
+    with SqliteStore(path) as s:                        # closed without commit: dropped
+        assert s.keys() == ["cart"]
+
+
+def test_sqlite_group_commit_may_run_on_another_thread(tmp_path):
+    import threading
+    with SqliteStore(tmp_path / "A.db", group_commit=True) as s:
+        s.put("cart", CART)
+        out = []
+        t = threading.Thread(target=lambda: out.append(s.commit()))
+        t.start()
+        t.join()
+        assert out == [1] and not s.pending
+
+
+def test_sqlite_a_failed_write_loses_the_whole_group(tmp_path):
+    path = tmp_path / "A.db"
+    with SqliteStore(path, group_commit=True) as s:
+        s.put("kept", CART)
+        assert s.commit() == 1
+        s.put("first", CART)
+        s._conn.execute("DROP TABLE hints")             # the next write fails in SQLite
+        with pytest.raises(sqlite3.Error):
+            s.put_hint("C", "cart", CART)
+        assert s.pending
+        with pytest.raises(StoreError, match="none of its 1 writes were kept"):
+            s.commit()
+        assert not s.pending and s.keys() == ["kept"]

@@ -14,6 +14,7 @@ import time
 import pytest
 
 import dynamo_lab as dl
+from dynamo_lab.storage import SqliteStore
 from dynamo_lab.tcp.cluster import TcpCluster, pid_alive
 from dynamo_lab.tcp.http_client import http_json, kv_path
 
@@ -172,6 +173,44 @@ def test_sigkill_every_node_then_restart_all_keeps_every_acknowledged_write(tmp_
         assert gens == {n: 2 for n in cluster.nodes}, "each restart bumped the generation"
         for key, value in acked.items():
             assert alice.get(key).values == [value]
+        new_pids = started(cluster)
+    assert_all_stopped(pids + new_pids)
+
+
+@pytest.mark.slow
+def test_sigkill_every_node_after_many_concurrent_writers_keeps_every_acknowledged_write(tmp_path):
+    """Group commit under load: 8 writers, 200 puts in flight together (32 at a time), so
+    that each node commits many writes per fsync; every write acknowledged before the
+    SIGKILLs is on disk W times (own data or a hint), and read back after the restart."""
+    with TcpCluster(nodes=5, seed=5, data_dir=str(tmp_path), **FAST) as cluster:
+        pids = started(cluster)
+        writers = [cluster.client(f"writer{w}") for w in range(8)]
+        ops = [c.submit_put(f"w{w}:{i}", {"w": w, "i": i, "pad": "x" * (i * 7 % 300)})
+               for i in range(25) for w, c in enumerate(writers)]
+        cluster.wait(*ops)
+        acked = {op.key: op.value for op in ops if op.error is None}
+        assert len(acked) >= 150, [op.error for op in ops if op.error][:3]
+        commits = [cluster.status(n)["commits"] for n in cluster.nodes]
+        assert sum(c["writes"] for c in commits) > sum(c["groups"] for c in commits), \
+            f"writes were committed in groups: {commits}"
+        assert all(c["failed"] == 0 for c in commits)
+        for name in cluster.nodes:
+            cluster.crash(name)
+        assert not any(pid_alive(p) for p in pids)
+        copies = {key: 0 for key in acked}         # straight from the SQLite files
+        for name in cluster.nodes:
+            with SqliteStore(tmp_path / f"{name}.sqlite3") as store:
+                for key, value in acked.items():
+                    held = [v.value for v in store.get(key)]
+                    held += [v.value for h in store.hints() if h.key == key for v in h.versions]
+                    copies[key] += value in held
+        assert {k: c for k, c in copies.items() if c < 2} == {}, "W=2 durable copies of each"
+        for name in cluster.nodes:
+            cluster.restart(name, converge=False)
+        cluster.wait_converged()
+        reader = cluster.client("reader")
+        for key, value in acked.items():
+            assert reader.get(key).values == [value]
         new_pids = started(cluster)
     assert_all_stopped(pids + new_pids)
 

@@ -298,7 +298,9 @@ async def _delete(request: web.Request) -> web.Response:
 
 
 async def _status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[RUNTIME].status())
+    runtime = request.app[RUNTIME]
+    await runtime.store_free()      # the store is the commit thread's while a commit runs
+    return web.json_response(runtime.status())
 
 
 # -- admin ------------------------------------------------------------------------------------
@@ -419,6 +421,7 @@ async def _leave(request: web.Request) -> web.Response:
 async def _local(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     key = key_from_raw_path(request.rel_url.raw_path, "/admin/local/")
+    await runtime.store_free()
     store = runtime.store
     try:
         versions = store.get(key)

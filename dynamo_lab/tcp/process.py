@@ -11,10 +11,12 @@ time (a message, a timer, a client request) and carries out its effects:
   has one (``trace_file``: JSON lines that ``TcpCluster.trace()`` merges into the simulator's
   trace format), and to the debug log.
 
-The store is a :class:`SqliteStore` whose every write is committed (``synchronous=FULL``)
-during the node's call, so it is on disk before any acknowledgement that follows it is sent.
-The node's clock is ``time.time()`` (plus ``clock_skew_s``). Everything runs on one event
-loop thread, so the node never sees two inputs at once.
+The store is a :class:`SqliteStore` (``synchronous=FULL``) whose writes are committed in
+groups (see "Group commit" on :class:`NodeRuntime`): one fsync for every input that arrived
+during the previous one, and no effect of an input (an ack, a reply) leaves before the commit
+of its group returned, so a write is on disk before any acknowledgement of it is sent. The
+node's clock is ``time.time()`` (plus ``clock_skew_s``). The node runs on the event loop
+thread, one input at a time; only a group's commit runs on a thread of its own.
 
 A node's options (:class:`NodeOptions`) travel as one JSON file (``dynamo-lab node --options
 FILE``, what ``TcpCluster`` writes); each option is one field there, which is also a flag of
@@ -33,7 +35,10 @@ import random
 import signal
 import sys
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -311,7 +316,26 @@ def read_secret(path: Optional[str], environ: dict) -> str:
 # -- the runtime ------------------------------------------------------------------------------
 
 class NodeRuntime(Driver):
-    """Runs one :class:`Node` on the running asyncio loop. See the module docstring."""
+    """Runs one :class:`Node` on the running asyncio loop. See the module docstring.
+
+    **Group commit.** The node writes to its store as it handles an input; an effect of that
+    input may leave only once those writes are on disk. Instead of one commit (one fsync)
+    per input, inputs are handled in groups:
+
+    1. an input that arrives while no commit runs is handled at once: its writes join the
+       store's open transaction, its effects are held (:meth:`apply`);
+    2. at the end of the event loop's turn (every input ready in that turn has joined), the
+       group is committed on the commit thread (:meth:`_flush`); a group that wrote nothing
+       has nothing to wait for, and its effects leave at once;
+    3. every input that arrives while a commit runs waits, in arrival order (:meth:`_input`),
+       and the node's store is left alone meanwhile;
+    4. when the commit returns, the group's effects leave; then the inputs that waited are
+       handled, and they are the next group (:meth:`_committed`).
+
+    The node never knows: it is the same sans-I/O node, handed one input at a time. A failed
+    commit drops its group's effects (nothing of it was acknowledged) and restarts the node
+    over its store, as a crash would, so that its memory matches its disk again.
+    """
 
     def __init__(self, opts: NodeOptions, log: Optional[logging.Logger] = None):
         self.opts = opts
@@ -348,6 +372,14 @@ class NodeRuntime(Driver):
         self.transport.max_inbound = opts.max_peer_connections
         self.inflight = 0            # client requests admitted and not yet answered
         self.overloaded = 0          # client requests refused because inflight was at the limit
+        self._parts = None
+        # group commit (see the class docstring)
+        self._held: list = []                       # effects of the open group
+        self._next_group: deque = deque()           # inputs that arrived during a commit
+        self._flush_soon: Optional[asyncio.Handle] = None
+        self._committing: Optional[asyncio.Future] = None
+        self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.name}")
+        self.commits = {"groups": 0, "writes": 0, "largest": 0, "failed": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -355,10 +387,10 @@ class NodeRuntime(Driver):
         """Open the store, bind both ports, start the node, then accept connections."""
         from ..shipping import build_parts
         opts = self.opts
-        parts = build_parts(opts.parts) if opts.parts else None
+        self._parts = build_parts(opts.parts) if opts.parts else None
         if opts.trace_file:
             self._trace_out = open(opts.trace_file, "a", encoding="utf-8", buffering=1)
-        self.store = SqliteStore(opts.store_path)
+        self.store = SqliteStore(opts.store_path, group_commit=True)
         try:
             address = await self.transport.listen(opts.host, opts.port)
         except OSError as exc:
@@ -366,16 +398,11 @@ class NodeRuntime(Driver):
                 raise
             self.log.warning("port %d is taken (%s); taking one the OS picks", opts.port, exc)
             address = await self.transport.listen(opts.host, 0)
-        generation = int(self.store.get_meta("generation") or 0) + 1
-        rng = random.Random(f"{opts.seed}/node/{opts.node_id}/{generation}")
-        members: Any = {m: opts.peers.get(m, "") for m in opts.members}
-        if opts.node_id in members:
-            members[opts.node_id] = address
         self.started_at = time.time()
+        generation = int(self.store.get_meta("generation") or 0) + 1
         if generation > 1:
             self.record("restart", detail=f"generation {generation}")
-        self.boot(Node(opts.node_id, self.store, rng, opts.config, members=members,
-                       seeds=opts.seeds, address=address, parts=parts))
+        self.boot(self._new_node())
         await self.transport.start_serving()
         if http:
             from .http_api import start_http
@@ -394,10 +421,22 @@ class NodeRuntime(Driver):
         self.log.info("node %s up: peers at %s, HTTP at %s, generation %d, store %s",
                       opts.node_id, address, self.http_address or "-", generation, opts.store_path)
 
+    def _new_node(self) -> Node:
+        """A node over this runtime's store (a new one, or the same disk after a restart)."""
+        opts, address = self.opts, self.transport.address
+        generation = int(self.store.get_meta("generation") or 0) + 1   # what start() takes
+        rng = random.Random(f"{opts.seed}/node/{opts.node_id}/{generation}")
+        members: Any = {m: opts.peers.get(m, "") for m in opts.members}
+        if opts.node_id in members:
+            members[opts.node_id] = address
+        return Node(opts.node_id, self.store, rng, opts.config, members=members,
+                    seeds=opts.seeds, address=address, parts=self._parts)
+
     async def close(self) -> None:
-        """Stop serving, cancel every timer and task, fail waiting requests, close the store."""
+        """Stop serving, cancel every timer and task, fail waiting requests, commit the last
+        group and close the store."""
         if self._http_runner is not None:
-            await self._http_runner.cleanup()
+            await self._http_runner.cleanup()     # requests in flight finish (commits go on)
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
@@ -405,10 +444,21 @@ class NodeRuntime(Driver):
             if not fut.done():
                 fut.cancel()
         await self.transport.close()
+        self.halt()                               # nothing more is handled, nothing leaves
+        self._next_group.clear()
+        await self.store_free()
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        self._held.clear()
         if self.store is not None:
+            try:
+                self.store.commit()               # what was written stays written
+            except Exception as exc:
+                self.log.error("the last commit failed: %s", exc)
             self.store.close()
             self.store = None
-        self.halt()
+        self._commit_thread.shutdown(wait=True)
         if self._trace_out is not None:
             self._trace_out.close()
             self._trace_out = None
@@ -422,6 +472,102 @@ class NodeRuntime(Driver):
                 self.on_orphaned()
             return
         self.call_later(0.5, self._watch_parent)
+
+    # -- group commit (see the class docstring) -------------------------------------------
+
+    def deliver(self, src: str, msg: Any, carried: Optional[tuple] = None) -> bool:
+        return self._input(partial(self._deliver_now, src, msg, carried))
+
+    def fire(self, incarnation: int, timer: Any) -> None:
+        self._input(partial(Driver.fire, self, incarnation, timer))
+
+    def _deliver_now(self, src: str, msg: Any, carried: Optional[tuple]) -> bool:
+        ok = Driver.deliver(self, src, msg, carried)
+        if not ok:
+            self._answer_failed(src, msg)
+        return ok
+
+    def _input(self, handle: Callable[[], Any]) -> Any:
+        """Hand the node one input now, or, while a commit runs, once it returned (the input
+        is then part of the next group)."""
+        if self._committing is not None:
+            self._next_group.append(handle)
+            return True
+        return handle()
+
+    def apply(self, effects: list) -> None:
+        """Hold the effects until the group's writes are committed (:meth:`_flush`)."""
+        self._held.extend(effects)
+        if self._flush_soon is None and self._committing is None:
+            self._flush_soon = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """End the open group: commit its writes on the commit thread, or, when it wrote
+        nothing, let its effects leave now."""
+        self._flush_soon = None
+        held, self._held = self._held, []
+        if self.store is None:
+            return
+        if not self.store.pending:
+            Driver.apply(self, held)
+            return
+        self._committing = asyncio.get_running_loop().run_in_executor(
+            self._commit_thread, self.store.commit)
+        self._committing.add_done_callback(partial(self._committed, held))
+
+    def _committed(self, held: list, done: asyncio.Future) -> None:
+        """The commit of a group returned: its effects leave (or, if it failed, are dropped
+        and the node restarts over its store); then the inputs that waited are handled."""
+        self._committing = None
+        failure = done.exception()
+        if failure is None:
+            writes = done.result()
+            c = self.commits
+            c["groups"] += 1
+            c["writes"] += writes
+            c["largest"] = max(c["largest"], writes)
+            if self.node is not None:             # None: closing, nothing leaves any more
+                Driver.apply(self, held)
+        elif self.node is not None:
+            self.commits["failed"] += 1
+            self.errors += 1
+            self.log.error("node %s: a commit failed (%s); the %d effects of its group are "
+                           "dropped and the node restarts from its store", self.name, failure,
+                           len(held))
+            self.halt()
+            self._forget_waiting("the node's commit failed and it restarted from its store; "
+                                 "see its log")
+            try:
+                self.boot(self._new_node())
+            except Exception:
+                self.log.exception("node %s cannot restart over its store; it stays down",
+                                   self.name)
+        waiting, self._next_group = self._next_group, deque()
+        for handle in waiting:
+            handle()
+        if self._held and self._flush_soon is None:     # effects of a restart, say
+            self._flush_soon = asyncio.get_running_loop().call_soon(self._flush)
+
+    async def store_free(self) -> None:
+        """Return when no commit runs: the store is then the event loop's until the end of
+        this turn (what reads it outside the node, like ``/status``, waits for this)."""
+        while self._committing is not None:
+            await asyncio.wait({self._committing})
+
+    def _answer_failed(self, src: str, msg: Any) -> None:
+        """A client's request that the node could not take (down, or it failed on it) is
+        answered at once rather than left to time out."""
+        fut = self._waiting.get(src)
+        if fut is not None and not fut.done():
+            fut.set_exception(_NoAnswer("the node is down" if self.node is None else
+                                        "the node failed on this request; see its log"))
+
+    def _forget_waiting(self, why: str) -> None:
+        """The node restarted: the client requests it was handling will never be answered by
+        it; each gets an error now (a write among them may have been applied elsewhere)."""
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(_NoAnswer(why, may_have_applied=True))
 
     # -- the Driver hooks -----------------------------------------------------------------
 
@@ -521,11 +667,12 @@ class NodeRuntime(Driver):
         self._clients[client] = f"client:{client_name or 'http'}"
         try:
             self._trace("send", client, self.name, msg)
-            if not self.deliver(client, msg):
-                return ClientReply(req_id, kind, str(key), False, coordinator=self.opts.node_id,
-                                   error_kind="internal",
-                                   error="the node failed on this request; see its log")
+            self.deliver(client, msg)       # a failure answers fut at once (_answer_failed)
             return await asyncio.wait_for(fut, client_timeout_s(self.opts.config))
+        except _NoAnswer as exc:
+            return ClientReply(req_id, kind, str(key), False, coordinator=self.opts.node_id,
+                               error_kind="internal", error=str(exc),
+                               may_have_applied=exc.may_have_applied and kind != "get")
         except asyncio.TimeoutError:
             return ClientReply(req_id, kind, str(key), False, coordinator=self.opts.node_id,
                                error_kind="quorum", error="no reply from the coordinator in time",
@@ -536,7 +683,8 @@ class NodeRuntime(Driver):
 
     def leave(self) -> None:
         """Start leaving the ring for good (hand off every key and hint, then say "left")."""
-        self.step("admin leave", self.node.on_message, "admin", AdminLeave())
+        self._input(lambda: self.node is not None and self.step(
+            "admin leave", self.node.on_message, "admin", AdminLeave()))
 
     def set_drop(self, probability: float, peers: list[str], seed: Optional[int]) -> None:
         """Lose ``probability`` of the messages sent (to ``peers`` only, when given)."""
@@ -561,7 +709,16 @@ class NodeRuntime(Driver):
                             "overloaded": self.overloaded}
         out["left"] = bool(self.node is not None and self.node.left)
         out["parts"] = self.opts.parts
+        out["commits"] = dict(self.commits)
         return out
+
+
+class _NoAnswer(Exception):
+    """Why a client request will get no answer from the node (it is turned into a reply)."""
+
+    def __init__(self, why: str, may_have_applied: bool = False):
+        super().__init__(why)
+        self.may_have_applied = may_have_applied
 
 
 #: Descriptors kept free for SQLite, logs and outbound peer links.
