@@ -403,3 +403,42 @@ def test_roots_do_not_depend_on_pythonhashseed():
         outputs.add(done.stdout)
     assert len(outputs) == 1
     assert "keys=('cart:7', 'cart:8'), hashes_exchanged=23, rounds=8" in outputs.pop()
+
+
+# -- a node's trees: built from the keys of their range only ---------------------------------------
+
+from dynamo_lab.node import NodeConfig, NodeServices, Parts, Versioning  # noqa: E402
+from dynamo_lab.node.common import versions_digest  # noqa: E402
+from dynamo_lab.storage import MemoryStore  # noqa: E402
+from dynamo_lab.vclock import VectorClock  # noqa: E402
+from dynamo_lab.versions import Versioned  # noqa: E402
+
+_KEYS = [f"k{i}" for i in range(60)]
+_RANGES = [KeyRange(0, 0),                                     # the whole ring
+           KeyRange(RING_SIZE // 4, RING_SIZE // 2),
+           KeyRange(3 * RING_SIZE // 4, RING_SIZE // 8),       # wraps past 0
+           KeyRange(key_hash("k7"), key_hash("k7") + 1 if key_hash("k7") + 1 < RING_SIZE else 0)]
+_steps_st = st.lists(st.tuples(st.sampled_from(["put", "drop", "tree"]), st.sampled_from(_KEYS),
+                               st.integers(0, len(_RANGES) - 1)), max_size=60)
+
+
+@settings(SETTINGS)
+@given(_steps_st)
+def test_a_nodes_tree_of_a_range_is_the_tree_of_every_key_it_holds_in_that_range(steps):
+    store = MemoryStore()
+    services = NodeServices("A", store, random.Random(0), NodeConfig(), versioning=Versioning(),
+                            parts=Parts())
+    for n, (what, key, r) in enumerate(steps):
+        if what == "put":
+            services.merge_local(key, [Versioned(n, VectorClock({"A": n + 1}))])
+        elif what == "drop":
+            services.drop_local(key)
+        else:
+            services.tree(_RANGES[r], 3)
+    for key_range in _RANGES:
+        expected = MerkleTree.build(
+            {k: versions_digest(vs) for k, vs in store.items() if key_range.contains(key_hash(k))},
+            key_range=key_range, depth=3)
+        got = services.tree(key_range, 3)
+        assert list(got.items()) == list(expected.items())
+        assert got.root == expected.root

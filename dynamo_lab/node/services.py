@@ -23,13 +23,15 @@ membership (the node's)    ``membership``, ``suspected(node)``, ``save_membershi
                            ``set_status(status)``, ``left``
 =========================  ==================================================================
 
-Writes to the store happen at once, so they are durable before any acknowledgement a part
-sends afterwards leaves the node.
+A write to the store is durable before any effect of the input that made it leaves the node
+(the simulator's store is memory; the TCP runtime commits each group of inputs' writes before
+it lets their effects go), so an acknowledgement a part sends always follows its write.
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_left, bisect_right
 from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ProtocolError
@@ -67,6 +69,9 @@ class NodeServices:
         self._trees: dict[tuple[KeyRange, int], MerkleTree] = {}
         self._trees_of_key: dict[str, list[MerkleTree]] = {}   # the trees a key is in
         self._hash_memo: dict[str, int] = {}
+        # Every own key by ring position, built on the first tree: (hashes, keys), sorted
+        # together, so the keys of one range are one or two slices (see _keys_in).
+        self._by_hash: Optional[tuple[list[int], list[str]]] = None
 
     # -- effects --------------------------------------------------------------------------------
 
@@ -110,26 +115,60 @@ class NodeServices:
         merged = self.versioning.reconcile(list(local) + list(incoming))
         if versions_digest(merged) != versions_digest(local):
             self._store.put(key, merged)
+            if not local:
+                self._index_add(key)
             self._tree_update(key, merged)
         return merged
 
     def drop_local(self, key: str) -> None:
         self._store.delete(key)
+        self._index_remove(key)
         self._tree_update(key, [])
 
     def tree(self, key_range: KeyRange, depth: int) -> MerkleTree:
-        """The Merkle tree of this node's own data in ``key_range`` (built once, then kept
-        up to date on every write; rebuilt after the ring changes)."""
+        """The Merkle tree of this node's own data in ``key_range`` (built once from the keys
+        of that range, then kept up to date on every write; rebuilt after the ring changes)."""
         t = self._trees.get((key_range, depth))
         if t is None:
             t = MerkleTree(key_range, depth)
-            for key, versions in self._store.items():
-                if key_range.contains(self._hash_of(key)):
-                    t.update(key, versions_digest(versions))
+            for key in self._keys_in(key_range):
+                t.update(key, versions_digest(self._store.get(key)))
             self._trees[(key_range, depth)] = t
             self._trees_of_key.clear()
             self.count("merkle_builds")
         return t
+
+    # -- the index of own keys by ring position (so a tree reads only its range) ----------------
+
+    def _keys_in(self, key_range: KeyRange) -> list[str]:
+        """The own keys whose hash lies in ``key_range`` (start exclusive, end inclusive)."""
+        if self._by_hash is None:
+            pairs = sorted((self._hash_of(k), k) for k in self._store.keys())
+            self._by_hash = ([h for h, _ in pairs], [k for _, k in pairs])
+        hashes, keys = self._by_hash
+        lo, hi = bisect_right(hashes, key_range.start), bisect_right(hashes, key_range.end)
+        if key_range.start < key_range.end:
+            return keys[lo:hi]
+        return keys[lo:] + keys[:hi]          # the range wraps past 0 (or is the whole ring)
+
+    def _index_add(self, key: str) -> None:
+        if self._by_hash is not None:
+            hashes, keys = self._by_hash
+            h = self._hash_of(key)
+            i = bisect_left(hashes, h)
+            hashes.insert(i, h)
+            keys.insert(i, key)
+
+    def _index_remove(self, key: str) -> None:
+        if self._by_hash is not None:
+            hashes, keys = self._by_hash
+            h = self._hash_of(key)
+            i = bisect_left(hashes, h)
+            while i < len(hashes) and hashes[i] == h:
+                if keys[i] == key:
+                    del hashes[i], keys[i]
+                    return
+                i += 1
 
     def _tree_update(self, key: str, versions: list[Versioned]) -> None:
         if not self._trees:
