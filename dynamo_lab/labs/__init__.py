@@ -31,6 +31,7 @@ RELEASES = HERE.parent.parent / "labs"
 LAB_IDS = (
     "lab1_consistent_hashing",
     "lab2_vector_clocks",
+    "lab3_quorums",
 )
 
 

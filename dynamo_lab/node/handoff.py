@@ -48,7 +48,7 @@ class HintedHandoff:
         passed_on = down if leaving else set()
         planned = [(i, h.key) for i in hinted if i not in gone | passed_on for h in held[i]]
         actions = self._checked(node.parts.handoff_tick(planned, set(down)), planned,
-                                "handoff_tick")
+                                "handoff_tick") if planned else []
         budget = node.config.handoff_batch
         for intended in hinted:
             if intended in gone or intended in passed_on:
