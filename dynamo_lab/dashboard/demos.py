@@ -189,12 +189,14 @@ def _handoff(run: Run) -> list[Step]:
                 f"stood in for {p3} and keeps the replica with a hint naming {p3}")
 
     def restart(r: Run) -> str:
+        t0 = time.monotonic()
         c.restart(p3)
-        took = r.wait(f"the hint for {p3} to reach it",
+        r.wait(f"the hint for {p3} to reach it",
                       lambda: not r.hints_for(stand_in) and
                       r.values(p3, key) == [["book", "pen"]])
         f["victim_holds"] = r.values(p3, key)
-        return (f"{p3} is back at generation {c._procs[p3].generation}; {took:.1f} s later "
+        took = time.monotonic() - t0
+        return (f"{p3} is back at generation {c._procs[p3].generation}; within {took:.1f} s "
                 f"{stand_in} handed the hint over and deleted it; {p3} holds "
                 f"{json.dumps(f['victim_holds'][0])}")
 
@@ -551,8 +553,9 @@ def run_demo(name: str, state_path: str, *, out: Callable[[str], None] = print,
     if runs is not None:
         runs.append(run)
     cfg = cluster.config
-    out(f"cluster {cluster.cluster_id}: nodes {', '.join(cluster.nodes)}, N={cfg.n} R={cfg.r} "
-        f"W={cfg.w}; `dynamo-lab dashboard` shows it live")
+    out(f"cluster {cluster.cluster_id}: N={cfg.n} R={cfg.r} W={cfg.w}; nodes "
+        + ", ".join(f"{n} (pid {p})" for n, p in cluster.pids.items())
+        + "; `dynamo-lab dashboard` shows it live")
     state_of = {"demo": demo.name, "title": demo.title, "of": 0, "step": 0}
     ok = False
     try:
@@ -590,6 +593,7 @@ def run_demo(name: str, state_path: str, *, out: Callable[[str], None] = print,
                 out(f"the cluster keeps running (state {state_path}); "
                     f"`dynamo-lab cluster down` stops it")
         else:
+            out("stopping " + ", ".join(f"{n} (pid {p})" for n, p in cluster.pids.items()))
             cluster.close()
             _remove_cluster_files(state_path, {"owns_data": True, "data_dir": cluster.data_dir})
             out("cluster stopped")

@@ -368,6 +368,16 @@ class Narrator:
                 len(msg.get("values") or ()) > 1:
             return (f"get {msg.get('key')} by {node}: {len(msg['values'])} concurrent siblings: "
                     f"neither write is lost; the client must merge them", "siblings")
+        if kind == "send" and mtype == "ClientReply" and msg.get("ok") and \
+                str(peer).startswith("client:"):
+            replies = ", ".join(msg.get("replies") or ())
+            if msg.get("op") == "get":
+                values = msg.get("values") or []
+                shown = json.dumps(values[0]) if values else "no value"
+                return (f"get {msg.get('key')} = {shown[:60]}: {msg.get('coordinator')} "
+                        f"coordinated, replies from {replies}", "info")
+            return (f"{msg.get('op')} {msg.get('key')}: {msg.get('coordinator')} coordinated, "
+                    f"acknowledged by {replies}", "info")
         if kind == "send" and mtype == "ClientReply" and not msg.get("ok") and \
                 msg.get("error_kind") == "quorum":
             return (f"{msg.get('op')} {msg.get('key')} failed at {node}: quorum not reached "

@@ -243,7 +243,7 @@ class Dashboard:
         marks = [x for kind, x in self.history if kind == "m"]
         return {"snapshot": self.snapshot, "now": round(time.time() - self.t0, 3),
                 "sends": sends, "ends": ends, "marks": marks,
-                "narration": self.narrator.lines[-HISTORY_LINES:]}
+                "narration": self.narrator.lines[-HISTORY_LINES:], "demo": self.demo_state}
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
@@ -434,6 +434,7 @@ class Dashboard:
                 holders[n] = {"own": own, "hints": hints}
         return {
             "cluster": {"id": state["cluster_id"], "tracing": bool(state.get("trace")),
+                        "t0": self.t0, "demo": state.get("demo"),
                         "config": {k: cfg.get(k) for k in ("n", "r", "w", "vnodes",
                                                            "suspect_after_s",
                                                            "gossip_interval_s",
@@ -447,6 +448,7 @@ class Dashboard:
             "watch": {"key": key, "position": str(key_hash(key)), "preference": preference,
                       "holders": holders},
             "busy": self.busy,
+            "demo_host": {"running": self.demos.running()} if self.demos is not None else None,
         }
 
     # -- controls --------------------------------------------------------------------------------
@@ -607,11 +609,9 @@ class Dashboard:
         if not isinstance(answer, dict):
             raise ActionError(f"{via} answered {code}: {answer!r}")
         clock = _clock_text(answer.get("context"), self.state.get("cluster_key", ""))
-        if op == "put" and code == 200:
-            self.say(f"put {key} = {json.dumps(body['value'])} via {via}: acknowledged by "
-                     f"{', '.join(answer.get('replies') or [])}"
-                     + (" (with the read's context)" if payload["context"] else
-                        " (a blind write: no context)"), "action")
+        if op == "put" and code == 200 and not payload["context"]:
+            self.say(f"put {key} via {via} was a blind write (no context): it is concurrent "
+                     f"with whatever is there", "action")
         return {"code": code, "via": via, "answer": answer, "clock": clock}
 
 
