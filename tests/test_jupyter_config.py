@@ -23,7 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.handout import INSTRUCTOR_PLUGINS, INSTRUCTOR_SERVER_EXTENSIONS
+#: nbgrader's instructor tools, which a student's Jupyter must not show (front end and server).
+INSTRUCTOR_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                      "@jupyter/nbgrader:course-list")
+INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",
+                                "nbgrader.server_extensions.course_list")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "dynamo_lab" / "jupyter"
