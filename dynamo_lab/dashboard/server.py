@@ -120,6 +120,7 @@ class Dashboard:
         if new != old:
             self._reset(state)
             self._broadcast("reset", {"cluster": new})
+            self._broadcast("snapshot", dict(self.snapshot, now=0.0))
             return True
         if state is not None:
             self.state = state

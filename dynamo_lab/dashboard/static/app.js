@@ -61,7 +61,7 @@ function connect() {
     resetStrip();
     clock(h.now);
     onSnapshot(h.snapshot);
-    addStrip(h);
+    addStrip(h, false);
     $("narration").replaceChildren();
     dash.narration = [];
     for (const line of h.narration) onSay(line, true);
@@ -393,7 +393,7 @@ function resetStrip() {
   dash.marks = [];
 }
 
-function addStrip(b) {
+function addStrip(b, live = true) {
   const wall = Date.now() / 1000;
   for (const m of b.sends || []) {
     if (dash.byId.has(m.i)) continue;
@@ -401,7 +401,7 @@ function addStrip(b) {
     dash.sends.push(m);
     dash.byId.set(m.i, m);
     dash.stats.events++;
-    if (dash.t0) dash.stats.lags.push(wall - (dash.t0 + m.t));
+    if (live && dash.t0) dash.stats.lags.push(wall - (dash.t0 + m.t));
   }
   for (const e of b.ends || []) {
     const m = dash.byId.get(e.i);
@@ -455,7 +455,7 @@ function drawStrip() {
   const x = (t) => left + (w - left - right) * (t - start) / span;
   const laneH = (h - top - bottom) / Math.max(1, names.length - 1);
   const y = (name) => top + laneH * Math.max(0, names.indexOf(laneOf(name)));
-  const states = dash.snapshot ? dash.snapshot.verdicts : {};
+  const states = (dash.snapshot && dash.snapshot.verdicts) || {};
   // partitions: shade from split to heal
   let splitAt = null;
   ctx.fillStyle = "rgba(240, 228, 66, 0.25)";
@@ -664,7 +664,16 @@ async function kv(op, extra) {
   try {
     const a = await post("/api/kv", {op, key, via, ...extra});
     if (op === "get") showRead(key, a);
-    else { toast(`put ${key} via ${a.via}: ${a.code === 200 ? "ok" : a.answer.error}`, a.code === 200 ? "info" : "error"); await kv("get"); }
+    else {
+      // The page keeps the context of the last Get: two puts made with it are two clients
+      // that read the same version (siblings, if they meet). Get again to read the result.
+      const ok = a.code === 200;
+      toast(ok ? `put ${key} via ${a.via}: acknowledged by ${a.answer.replies.join(", ")}` +
+                 (extra.context ? " (with the read's context)" : " (blind: no context)")
+               : `put ${key} via ${a.via} failed: ${a.answer.error}`, ok ? "info" : "error");
+      $("put-result").textContent = ok ? `last put: ${JSON.stringify(extra.value)} via ${a.via}, ` +
+        `acknowledged by ${a.answer.replies.join(", ")}; press Get to read` : `last put failed: ${a.answer.error}`;
+    }
     return a;
   } catch (e) { toast(e.message, "error"); }
 }
@@ -705,7 +714,8 @@ async function merge() {
   if (!c.values || c.values.length < 2) return;
   const value = merged(c.values);
   $("cart-value").value = JSON.stringify(value);
-  await kv("put", {value, context: c.context});
+  const a = await kv("put", {value, context: c.context});
+  if (a && a.code === 200) await kv("get");
 }
 
 function parseValue() {
@@ -765,7 +775,9 @@ function wire() {
 }
 
 function frame() {
-  drawStrip();
+  if (dash.snapshot && dash.snapshot.cluster) {
+    try { drawStrip(); } catch (e) { console.error("strip:", e); }
+  }
   setTimeout(() => requestAnimationFrame(frame), 66);   // about 15 frames a second is plenty
 }
 
