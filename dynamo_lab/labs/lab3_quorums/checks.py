@@ -198,9 +198,10 @@ def student_choose_replicas(choose_replicas: Callable, *, _trusted: bool = False
     return choose
 
 
-def _quorum_class(student_class: Any, write: bool, trusted: bool) -> type:
-    """A quorum class for the reference coordinator that asks the student's ``Quorum`` what to
-    do and keeps, itself, what the coordinator reads (who replied, the versions they sent)."""
+def _quorum_class(student_class: Any, write: bool, trusted: bool) -> Callable:
+    """What the reference coordinator builds a request's quorum with: a quorum that asks the
+    student's ``Quorum`` what to do and keeps, itself, what the coordinator reads (who
+    replied, the versions they sent)."""
     from ...node.quorum import Answer, Fail, Finish, GetQuorum, PutQuorum, Retry, Wait
     scope = _scope(trusted)
 
@@ -242,11 +243,18 @@ def _quorum_class(student_class: Any, write: bool, trusted: bool) -> type:
             return Retry(extra)
 
     StudentQuorum.__name__ = f"Student{'Put' if write else 'Get'}Quorum"
-    return StudentQuorum
+
+    # A function, not the class: what a recipe makes must take the recipe's mark, and a class
+    # would pass it on to subclasses (dynamo_lab.shipping reads it off functions only).
+    def quorum(needed, primaries, targets):
+        return StudentQuorum(needed, primaries, targets)
+
+    quorum.__name__ = f"{StudentQuorum.__name__}({getattr(student_class, '__name__', '?')})"
+    return quorum
 
 
 @recipe
-def student_put_quorum(quorum_class: Any, *, _trusted: bool = False) -> type:
+def student_put_quorum(quorum_class: Any, *, _trusted: bool = False) -> Callable:
     """A ``Parts.put_quorum``: each put and delete asks ``quorum_class(needed, primaries,
     targets, True)`` (the student's ``Quorum``) on every acknowledgement and time-out.
     Raises :class:`ConfigError` inside the cluster for a decision that is not one of the
@@ -256,7 +264,7 @@ def student_put_quorum(quorum_class: Any, *, _trusted: bool = False) -> type:
 
 
 @recipe
-def student_get_quorum(quorum_class: Any, *, _trusted: bool = False) -> type:
+def student_get_quorum(quorum_class: Any, *, _trusted: bool = False) -> Callable:
     """A ``Parts.get_quorum``: as :func:`student_put_quorum`, for gets (``write=False``)."""
     return _quorum_class(quorum_class, False, _trusted)
 
@@ -1010,8 +1018,8 @@ def _same_run(ctx: Context, budget_s: float, run: Callable[[Any], tuple], refere
 
 def _cluster_context(invariant: str, func: str, seed: int, parts: Sequence[Any]) -> Context:
     ctx = Context(invariant, func, "quorum parts", seed,
-                  f"grading.{func}(choose_replicas, Quorum, read_repairs, handoff_tick, "
-                  f"handoff_ack, seed={seed})")
+                  f"grading.{func}(<your choose_replicas, Quorum, read_repairs, "
+                  f"handoff_tick, handoff_ack>, seed={seed})")
     for part in parts:
         assert_own_code(part, "quorum parts", invariant=invariant, seed=seed, replay=ctx.replay)
     return ctx
