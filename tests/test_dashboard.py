@@ -402,3 +402,23 @@ def test_a_demo_refuses_a_cluster_already_running_unless_told(tmp_path):
     finally:
         first.close()
     assert not [p for p in pids if pid_alive(p)]
+
+
+# -- the same views in a notebook -----------------------------------------------------------------
+
+def test_the_notebook_widgets_take_a_tcp_cluster_as_they_take_a_sim_cluster(tmp_path):
+    import dynamo_lab as dl
+    from dynamo_lab.tcp.cluster import TcpCluster
+    from dynamo_lab.viz.widgets import RingWidget, SpaceTimeWidget
+    sim = dl.SimCluster(nodes=4, seed=1)
+    sim.client("a").put("cart", ["book"])
+    with TcpCluster(4, data_dir=str(tmp_path / "data"), trace=True, gossip_interval_s=0.3) as tcp:
+        pids = list(tcp.pids.values())
+        tcp.client("a").put("cart", ["book"], via="A")
+        for cluster in (sim, tcp):
+            ring = RingWidget(cluster)
+            assert ring.nodes == ["A", "B", "C", "D"] and ring.vnodes == 8 and ring.n == 3
+            space = SpaceTimeWidget(cluster, key="cart")
+            kinds = {type(m.send.msg).__name__ for m in space.messages}
+            assert {"ClientPut", "ReplicaPut", "ReplicaPutAck", "ClientReply"} <= kinds, kinds
+    assert not [p for p in pids if pid_alive(p)]

@@ -50,8 +50,12 @@ class Message:
 
 
 def events_of(obj: Any) -> list[Any]:
+    """The trace events of a SimCluster, a TcpCluster made with ``trace=True`` (its nodes'
+    trace files, merged), a Trace, or a list of events, in trace order."""
     if hasattr(obj, "sim") and hasattr(obj.sim, "trace"):
         obj = obj.sim.trace
+    elif callable(getattr(obj, "trace", None)) and hasattr(obj, "tracing"):
+        obj = obj.trace()
     if hasattr(obj, "events") and not isinstance(obj, (list, tuple)):
         obj = obj.events
     events = list(obj)

@@ -98,7 +98,8 @@ def _next_name(nodes: Iterable[str]) -> str:
 
 class RingWidget(_FigureWidget):
     """The ring of Lab 1: tokens coloured by node, keys, the preference list of a chosen key,
-    and the load per node beside it.
+    and the load per node beside it. ``RingWidget(cluster)`` (a SimCluster or a TcpCluster)
+    draws that cluster's ring: its members, vnodes, N and ring factory.
 
     Controls: ``vnodes_slider`` (tokens per node; rebuilds the ring), ``key_box`` (a combobox:
     pick one of ``keys`` or type any key), ``new_node`` + ``add_button``, ``remove_picker`` +
@@ -116,10 +117,19 @@ class RingWidget(_FigureWidget):
     :class:`ConfigError` for an empty or repeated node list, ``vnodes < 1`` or ``n < 1``.
     """
 
-    def __init__(self, nodes: Sequence[str] = ("A", "B", "C", "D"), vnodes: int = 8,
+    def __init__(self, nodes: Any = ("A", "B", "C", "D"), vnodes: int = 8,
                  keys: Optional[Iterable[str]] = None, n: int = 3,
                  ring_factory: Optional[Callable[[Sequence[str], int], Any]] = None):
         super().__init__()
+        if callable(getattr(nodes, "ring", None)) and hasattr(nodes, "config"):
+            # a SimCluster or a TcpCluster: its members, its vnodes and N, its ring factory
+            cluster = nodes
+            nodes, vnodes, n = list(cluster.nodes), cluster.config.vnodes, cluster.config.n
+            parts = getattr(cluster, "parts", None)
+            if ring_factory is None and parts is not None:
+                from ..node.common import default_tokens
+                ring_factory = lambda ns, v: parts.ring_factory(  # noqa: E731
+                    {x: default_tokens(x, v) for x in ns})
         nodes = list(nodes)
         if not nodes or len(set(nodes)) != len(nodes) or not all(isinstance(x, str) and x for x in nodes):
             raise ConfigError(f"nodes must be distinct non-empty strings such as ('A', 'B'); got {nodes!r}")
@@ -392,8 +402,8 @@ class VersionDagWidget(_FigureWidget):
 class SpaceTimeWidget(_FigureWidget):
     """A space-time diagram of a trace with a time-window slider.
 
-    ``cluster_or_events``: a SimCluster (its trace is read once, at construction), a Trace, or
-    a list of trace events. ``key``: show only messages about that key (editable in
+    ``cluster_or_events``: a SimCluster or a TcpCluster made with ``trace=True`` (its trace is
+    read once, at construction), a Trace, or a list of trace events. ``key``: show only messages about that key (editable in
     ``key_box``; empty shows everything).
 
     Controls: ``window_slider`` (a FloatRangeSlider over the send times of the messages),
