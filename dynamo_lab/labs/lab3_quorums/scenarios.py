@@ -154,25 +154,28 @@ def one_put_moments(cluster: SimCluster, key: str) -> list[tuple[str, float, str
     restart = next(e for e in events if e.kind == "restart")
     handoff = next(m for m in msgs if m.kind == "HandoffPut")
     ack = next(m for m in msgs if m.kind == "HandoffAck")
-    eps = 1e-6
+    # Each moment is the end of the window shown: a message is drawn when it was sent by then,
+    # so "just before" a send is its time less a hair.
+    before, after = -1e-9, 1e-9
     return [
-        ("the put arrives", put.end.time + eps,
+        ("the put arrives", put.end.time + before,
          f"The client's put reaches {coordinator}, the first node of the key's preference list. "
          f"{coordinator} believes C down."),
-        ("the stand-in and its hint", hinted.send.time + eps,
+        ("the stand-in and its hint", hinted.send.time + after,
          f"{coordinator} writes locally and sends the version to the first N healthy nodes: "
          f"{hinted.dst} stands in for C and gets the write with a hint naming C."),
-        ("the W-th acknowledgement", acks[needed - 1].end.time + eps,
+        ("the W-th acknowledgement", acks[needed - 1].end.time + before,
          f"{coordinator}'s own write is one acknowledgement; the first from another replica "
          f"({acks[needed - 1].src}) makes W={cluster.config.w}."),
-        ("the answer", reply.send.time + eps,
+        ("the answer", reply.send.time + after,
          f"{coordinator} answers the client at once; the last acknowledgement is not awaited."),
-        ("C restarts", restart.time + eps,
+        ("C restarts", restart.time + after,
          "C comes back (its store survived the crash); it still misses the write."),
-        ("the handoff", handoff.end.time + eps,
+        ("the handoff", handoff.send.time + after,
          f"{handoff.src} learns that C is up and hands the hinted replica back to C."),
-        ("the hint is forgotten", ack.end.time + eps,
-         f"C acknowledged exactly what {handoff.src} holds: now {handoff.src} deletes the hint."),
+        ("the hint is forgotten", ack.send.time + after,
+         f"C acknowledged exactly what {handoff.src} holds: {handoff.src} deletes the hint when "
+         f"the acknowledgement arrives."),
     ]
 
 

@@ -260,3 +260,36 @@ def test_closed_form_and_wilson():
     assert lo < 0.5 < hi and hi - lo == pytest.approx(0.19, abs=0.01)
     with pytest.raises(ValueError):
         pbs.closed_form(3, 4, 1)
+
+
+# -- the pictures ----------------------------------------------------------------------------------
+
+def test_the_put_steps_widget_shows_more_of_the_put_at_each_step():
+    from dynamo_lab.labs.lab3_quorums.widgets import PutStepsWidget
+    cluster, key = scenarios.one_put_story()
+    w = PutStepsWidget(cluster, key, scenarios.one_put_moments(cluster, key))
+    shown = []
+    for step in range(len(w.moments)):
+        w.step_slider.value = step
+        shown.append(w.space.shown)
+        assert f"{step + 1}/7" in w.caption.value and w.space.error is None
+    assert shown == sorted(shown) and shown[0] == 1 and shown[1] == 3      # the put, then its writes
+    assert shown[3] == shown[2] + 1                                         # the answer
+    assert shown[-1] == len(w.space.messages)
+
+
+def test_the_drawings_mark_what_they_show_and_the_trade_off_widget_keeps_its_results():
+    from dynamo_lab.labs.lab3_quorums.widgets import TradeOffWidget, draw_stale_reads, draw_t_visibility
+    rows = [((3, 1, 1), pbs.Rate(20, 30)), ((5, 2, 2), pbs.Rate(9, 30))]
+    fig = draw_stale_reads(rows)
+    gids = {a.get_gid() for a in fig.axes[0].get_children() if a.get_gid()}
+    assert {"formula:3,1,1", "formula:5,2,2"} <= gids
+    res = pbs.t_visibility("LNKD-SSD", ts_ms=(0, 5), trials=20, seed=1)
+    gids = {a.get_gid() for a in draw_t_visibility([res]).axes[0].get_children() if a.get_gid()}
+    assert {"curve:LNKD-SSD", "paper:LNKD-SSD"} <= gids
+    w = TradeOffWidget(trials=20)
+    assert w.result.preset == "LNKD-DISK" and (w.result.r, w.result.w) == (1, 1)
+    w.r_slider.value = 2
+    assert w.result.r == 2 and len(w.cache) == 2 and "p99.9 write latency" in w.info.value
+    w.r_slider.value = 1
+    assert len(w.cache) == 2 and w.renders == 3
