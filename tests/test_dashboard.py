@@ -106,6 +106,11 @@ def test_verdicts_say_up_suspected_by_whom_and_down():
     assert verdicts(nodes, running, half)["C"]["by"] == ["A"]
     both = {**half, "B": _status({"A": False, "B": False, "C": True})}
     assert verdicts(nodes, running, both)["C"]["state"] == "down"
+    # every detector fired between two polls: suspected (by all) for one poll, then down
+    was_up = verdicts(nodes, running, fresh)
+    assert verdicts(nodes, running, both, was_up)["C"] == {
+        "state": "suspected", "by": ["A", "B"], "process": "killed"}
+    assert verdicts(nodes, running, both, verdicts(nodes, running, half))["C"]["state"] == "down"
     # a partition: a running node suspected by the other side is suspected, never down
     split = {"A": _status({"A": False, "B": True, "C": False}),
              "B": _status({"A": True, "B": False, "C": False}), "C": None}

@@ -200,7 +200,8 @@ def _fingerprint(msg: dict) -> str:
 # -- what the cluster believes of each node -------------------------------------------------------
 
 def verdicts(nodes: list[str], running: dict[str, bool],
-             statuses: dict[str, Optional[dict]]) -> dict[str, dict]:
+             statuses: dict[str, Optional[dict]],
+             previous: Optional[dict[str, dict]] = None) -> dict[str, dict]:
     """For each node: ``{"state", "by", "process"}``.
 
     ``state``: ``"up"`` (no answering node suspects it), ``"suspected"`` (some answering
@@ -208,7 +209,12 @@ def verdicts(nodes: list[str], running: dict[str, bool],
     suspects it, or none answers). A node whose process is gone but that nobody suspects yet is
     still ``"up"`` in the cluster's eyes: that is the failure detector's delay, which the page
     shows as ``process: "killed"``. ``process``: ``"running"``, ``"killed"`` (no process) or
-    ``"silent"`` (running but its ``/status`` did not answer)."""
+    ``"silent"`` (running but its ``/status`` did not answer).
+
+    ``previous``: the verdicts of the last poll. A node that was up then and is down now is
+    shown suspected (by all) for this one poll first: the failure detectors of all nodes can
+    fire between two polls, and the page should still show the story in its order, suspected
+    then down."""
     answering = [n for n in nodes if statuses.get(n) is not None]
     out: dict[str, dict] = {}
     for name in nodes:
@@ -220,6 +226,8 @@ def verdicts(nodes: list[str], running: dict[str, bool],
             "silent" if alive else "killed")
         if not alive and (not observers or len(by) == len(observers)):
             state = "down"
+            if by and previous is not None and previous.get(name, {}).get("state") == "up":
+                state = "suspected"
         elif by:
             state = "suspected"
         else:
@@ -421,6 +429,7 @@ class Narrator:
                 out.append(line)
 
         first = not self._verdicts
+        suspicions: list[tuple[str, list[str]]] = []
         for name, v in verdicts.items():
             old = self._verdicts.get(name)
             if first or old is None:
@@ -428,11 +437,16 @@ class Narrator:
             if v["state"] == "down" and old["state"] != "down":
                 add(f"every running node now considers {name} down", "fault")
             elif v["state"] == "suspected" and set(v["by"]) - set(old["by"]):
-                new = sorted(set(v["by"]) - set(old["by"]))
-                add(f"{_join(new)} suspect{'s' if len(new) == 1 else ''} {name}: no heartbeat "
-                    f"from it for a while", "fault")
+                suspicions.append((name, sorted(set(v["by"]) - set(old["by"]))))
             elif v["state"] == "up" and old["state"] != "up":
                 add(f"{name} is seen up again by every node", "recover")
+        if len(suspicions) == 1:
+            name, new = suspicions[0]
+            add(f"{_join(new)} suspect{'s' if len(new) == 1 else ''} {name}: no heartbeat "
+                f"from it for a while", "fault")
+        elif suspicions:        # a split: one line, not one per pair
+            add("no heartbeats: " + "; ".join(f"{name} suspected by {', '.join(new)}"
+                                             for name, new in suspicions), "fault")
         self._verdicts = {k: dict(v) for k, v in verdicts.items()}
         for name, st in statuses.items():
             if st is None:

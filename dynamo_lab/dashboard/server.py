@@ -375,7 +375,7 @@ class Dashboard:
             local[n] = results[len(names) + i]
         self.stats["polls"] += 1
         now = time.time() - self.t0
-        verdict = verdicts(nodes, running, statuses)
+        verdict = verdicts(nodes, running, statuses, self.snapshot.get("verdicts"))
         for line in self.narrator.picture(now, verdict, statuses):
             self._broadcast("say", line)
         snap = self._build_snapshot(nodes, running, statuses, verdict, local, key)

@@ -210,19 +210,18 @@ function renderRing(s) {
   for (const n of s.nodes) {
     const v = s.verdicts[n];
     const row = svg("g", {"data-node": n, "data-state": v.state});
+    const rank = pref.indexOf(n);
+    if (rank >= 0) row.append(svg("text", {x: -165, y: y + 8, "font-size": 20, fill: "#D55E00",
+      "font-weight": "bold"}, `#${rank + 1}`));
     row.append(svg("circle", {cx: -110, cy: y, r: 12, fill: nodeColour(n), stroke: "#111", "stroke-width": 2}));
     row.append(svg("text", {x: -90, y: y + 9, "font-size": 26, "font-weight": "bold"}, n));
-    const word = STATE_SHAPE[v.state] + " " + STATE_WORD[v.state] +
-      (v.state === "suspected" ? ` by ${v.by.join(",")}` : "");
     row.append(svg("text", {x: -55, y: y + 8, "font-size": 22, "font-weight": "bold",
-      fill: v.state === "up" ? "#0072B2" : v.state === "down" ? "#111" : "#8a4b00"}, word));
-    const rank = pref.indexOf(n);
-    if (rank >= 0) row.append(svg("text", {x: 150, y: y + 8, "font-size": 20, fill: "#D55E00",
-      "font-weight": "bold"}, `#${rank + 1}`));
+      fill: v.state === "up" ? "#0072B2" : v.state === "down" ? "#111" : "#8a4b00"},
+      STATE_SHAPE[v.state] + " " + STATE_WORD[v.state]));
     g.append(row);
     y += 34;
   }
-  $("ring-key").textContent = `${s.watch.key} \u2192 ${pref.join(", ")}  ` +
+  $("ring-key").textContent = `${s.watch.key} \u2192 ${pref.map((n, i) => `#${i + 1} ${n}`).join(", ")}  ` +
     "(its N home replicas, clockwise from its position)";
 }
 
@@ -549,16 +548,19 @@ function drawStrip() {
   ctx.setLineDash([]);
   // marks: crash, restart, split, heal
   ctx.font = "bold 17px DejaVu Sans, Arial, sans-serif";
+  let lastX = -1e9, row = 0;
   for (const mk of dash.marks) {
     if (mk.t < start || mk.t > end) continue;
     const xx = x(mk.t);
+    row = xx - lastX < 70 ? row + 1 : 0;     // marks close together: labels on new rows
+    lastX = xx;
     const lane = names.includes(mk.node) ? y(mk.node) : null;
     ctx.strokeStyle = "#111"; ctx.fillStyle = "#111"; ctx.lineWidth = 2;
     if (lane === null) {
       ctx.setLineDash([6, 4]);
       ctx.beginPath(); ctx.moveTo(xx, top - 14); ctx.lineTo(xx, h - bottom); ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillText(MARK_WORD[mk.kind] || mk.kind, xx + 4, top - 18 + 8);
+      ctx.fillText(MARK_WORD[mk.kind] || mk.kind, xx + 4, top - 10 + 18 * row);
     } else if (mk.kind === "crash" || mk.kind === "wipe") {
       ctx.lineWidth = 5; ctx.strokeStyle = "#D55E00";
       ctx.beginPath(); ctx.moveTo(xx - 10, lane - 10); ctx.lineTo(xx + 10, lane + 10);
