@@ -6,7 +6,6 @@ restart (the kernel and its checks are those of ``test_tcp_parts``)."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import test_tcp_parts as tp

@@ -21,7 +21,6 @@ reference node through :class:`~dynamo_lab.Parts`; :func:`student_parts` plugs t
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 

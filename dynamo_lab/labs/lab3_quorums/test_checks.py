@@ -11,7 +11,6 @@ from dynamo_lab.campaign import run_campaign
 from dynamo_lab.grading import GradingFailure
 from dynamo_lab.labs import lab
 from dynamo_lab.labs.lab3_quorums import checks, pbs, scenarios
-from dynamo_lab.node import Parts
 from dynamo_lab.node.quorum import choose_replicas as ref_choose_replicas
 
 FEW = {"examples": 40}
