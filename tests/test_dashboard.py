@@ -24,20 +24,10 @@ from dynamo_lab.dashboard.feed import (Narrator, Strip, TraceTail, describe, mes
                                        partition_groups, verdicts, view_matrix)
 from dynamo_lab.sim.trace import record_line
 from dynamo_lab.tcp.cluster import pid_alive
+from test_tcp_cluster import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--set", "gossip_interval_s=0.3", "--set", "suspect_after_s=1.5"]
-
-
-def eventually(check, timeout_s: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached after {timeout_s} s")
-        time.sleep(0.05)
 
 
 # -- the feed: pure ---------------------------------------------------------------------------------

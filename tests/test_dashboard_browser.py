@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from dynamo_lab.tcp.cluster import is_node_process, pid_alive
+from test_jupyter_config import CHROMIUM, _browser as _playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 SUSPECT_AFTER_S = 1.5
 SETTINGS = ["--set", "gossip_interval_s=0.3", "--set", f"suspect_after_s={SUSPECT_AFTER_S}",
             "--set", "request_timeout_s=0.3", "--set", "handoff_interval_s=0.3"]
@@ -32,16 +32,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.slow
-
-
-def _playwright():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("needs Playwright: .venv/bin/pip install playwright (and Chromium)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("needs Chromium: apt-get install -y chromium")
-    return sync_playwright
 
 
 def _env() -> dict:

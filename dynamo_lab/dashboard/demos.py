@@ -139,14 +139,18 @@ class Run:
 
 @dataclass
 class Demo:
+    """A demo: ``build(run)`` makes its steps; its outcome is what the steps found under
+    ``outcome_keys`` (the same every run)."""
     name: str
     title: str
     summary: str
     build: Callable[[Run], list[Step]]
-    outcome: Callable[[Run], dict]
+    outcome_keys: tuple[str, ...]
     nodes: int = 5
     settings: Optional[dict] = None
-    minutes: int = 4
+
+    def outcome(self, run: Run) -> dict:
+        return {k: run.found.get(k) for k in self.outcome_keys}
 
 
 def _walk(cluster, key: str) -> list[str]:
@@ -226,11 +230,6 @@ def _handoff(run: Run) -> list[Step]:
     ]
 
 
-def _handoff_outcome(run: Run) -> dict:
-    f = run.found
-    return {k: f.get(k) for k in ("key", "preference", "victim", "stand_in", "victim_holds",
-                                  "read")}
-
 
 def _siblings(run: Run) -> list[Step]:
     c = run.cluster
@@ -296,10 +295,6 @@ def _siblings(run: Run) -> list[Step]:
              "the cart panel: the merge button; then one value", merge),
     ]
 
-
-def _siblings_outcome(run: Run) -> dict:
-    f = run.found
-    return {k: f.get(k) for k in ("key", "sides", "siblings", "merged")}
 
 
 def _stale(run: Run) -> list[Step]:
@@ -372,10 +367,6 @@ def _stale(run: Run) -> list[Step]:
     ]
 
 
-def _stale_outcome(run: Run) -> dict:
-    f = run.found
-    return {k: f.get(k) for k in ("key", "preference", "stand_ins", "stale_read", "after_heal")}
-
 
 def _antientropy(run: Run) -> list[Step]:
     c = run.cluster
@@ -395,9 +386,12 @@ def _antientropy(run: Run) -> list[Step]:
         v = f["victim"]
         c.crash(v)
         c.wipe(v)
+        # what its disk holds now (read while it is down: anti-entropy starts at once after
+        # the restart, so a count taken then would depend on timing)
+        f["after_wipe"] = sum(1 for k in keys if r.values(v, k))
         c.restart(v)
-        f["after_wipe"] = r.key_counts()[v]
-        return f"{v} killed, its disk wiped, restarted: it holds {f['after_wipe']} keys"
+        return (f"{v} killed, its disk wiped ({f['after_wipe']} keys left on it), and "
+                f"restarted with an empty store")
 
     def repair(r: Run) -> str:
         v = f["victim"]
@@ -422,10 +416,6 @@ def _antientropy(run: Run) -> list[Step]:
              "the strip: merkle and sync arrows; the narration: 'repaired'", repair),
     ]
 
-
-def _antientropy_outcome(run: Run) -> dict:
-    f = run.found
-    return {k: f.get(k) for k in ("victim", "victim_keys", "after_wipe", "repaired")}
 
 
 def _join(run: Run) -> list[Step]:
@@ -470,28 +460,25 @@ def _join(run: Run) -> list[Step]:
     ]
 
 
-def _join_outcome(run: Run) -> dict:
-    f = run.found
-    return {k: f.get(k) for k in ("before", "after", "new_holds")}
-
 
 DEMOS: dict[str, Demo] = {d.name: d for d in [
     Demo("handoff", "Sloppy quorum and hinted handoff",
          "kill a replica, write anyway, bring it back: the hint finds its way home",
-         _handoff, _handoff_outcome),
+         _handoff, ("key", "preference", "victim", "stand_in", "victim_holds",
+                                  "read")),
     Demo("siblings", "A partition, siblings and a merge",
          "split the network, write the same cart on both sides, heal, merge",
-         _siblings, _siblings_outcome),
+         _siblings, ("key", "sides", "siblings", "merged")),
     Demo("stale", "A stale read under sloppy quorum (the lecture's C, D, E, F)",
          "R+W>N and still a stale read, then hinted handoff repairs it",
-         _stale, _stale_outcome),
+         _stale, ("key", "preference", "stand_ins", "stale_read", "after_heal")),
     Demo("antientropy", "Anti-entropy after a wiped disk",
          "Merkle trees find and repair what a replica lost",
-         _antientropy, _antientropy_outcome,
+         _antientropy, ("victim", "victim_keys", "after_wipe", "repaired"),
          settings={"read_repair": False, "anti_entropy_interval_s": 0.5}),
     Demo("join", "A node joins: key transfer",
          "a fifth node takes its ranges; the keys move and the old copies go",
-         _join, _join_outcome, nodes=4, settings={"rebalance_interval_s": 0.5}),
+         _join, ("before", "after", "new_holds"), nodes=4, settings={"rebalance_interval_s": 0.5}),
 ]}
 
 
@@ -593,10 +580,32 @@ def run_demo(name: str, state_path: str, *, out: Callable[[str], None] = print,
                 out(f"the cluster keeps running (state {state_path}); "
                     f"`dynamo-lab cluster down` stops it")
         else:
+            _adopt(cluster, state_path)
             out("stopping " + ", ".join(f"{n} (pid {p})" for n, p in cluster.pids.items()))
             cluster.close()
             _remove_cluster_files(state_path, {"owns_data": True, "data_dir": cluster.data_dir})
             out("cluster stopped")
+
+
+def _adopt(cluster, state_path: str) -> None:
+    """Learn the PIDs the state file records for nodes restarted by someone else (the
+    dashboard's restart button, ``cluster restart`` in a terminal), so that closing the
+    cluster stops those processes too, by their PIDs."""
+    from ..tcp.cluster import is_node_process, pid_alive
+    try:
+        state = json.loads(Path(state_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if state.get("cluster_id") != cluster.cluster_id:
+        return
+    for obj in state.get("nodes", []):
+        p = cluster._procs.get(obj["name"])
+        pid = int(obj.get("pid") or 0)
+        if p is not None and pid and pid != p.pid and pid_alive(pid) \
+                and is_node_process(pid, p.name):
+            if p.proc is not None and p.proc.poll() is None:
+                continue                 # ours still runs: the file is behind
+            p.proc, p.pid = None, pid
 
 
 def _write_status(path: Path, state: dict) -> None:

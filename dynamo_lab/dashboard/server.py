@@ -72,6 +72,8 @@ class Dashboard:
         self._action_lock = threading.Lock()
         self._session: Optional[ClientSession] = None
         self.busy: Optional[str] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop_thread = 0
         self.demos = demos                     # a DemoHost, for demos started from the page
         self.stats = {"records": 0, "sends": 0, "polls": 0, "snapshots": 0}
         self._reset(None)
@@ -162,6 +164,8 @@ class Dashboard:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/?key={self.key}"
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._session = ClientSession(timeout=ClientTimeout(total=2.0))
         self.follow()
         self._tasks = [asyncio.create_task(self._strip_loop()),
@@ -309,7 +313,12 @@ class Dashboard:
             self._broadcast("say", line)
 
     def say(self, text: str, kind: str = "info") -> None:
-        """A narration line from the dashboard itself (an action it carried out)."""
+        """A narration line from the dashboard itself (an action it carried out). Safe from
+        any thread: the line is added and sent on the event loop."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            loop.call_soon_threadsafe(self.say, text, kind)
+            return
         line = self.narrator.say(time.time() - self.t0, text, kind)
         if line is not None:
             self._broadcast("say", line)
