@@ -29,8 +29,9 @@ methods are watched.
 Student code runs under a time budget (``budget_s``): a loop that never ends fails its check
 with the input it was working on instead of hanging the notebook.
 
-Adapters plug a student's part into the reference node: :func:`student_ring_factory` (Lab 1) and
-:func:`student_versioning` (Lab 2).
+Adapters plug a student's part into the reference node, each lab's in its ``checks.py``:
+:func:`student_ring_factory` (Lab 1), :func:`student_versioning` (Lab 2), :func:`student_parts`
+(Lab 3: the quorum core and hinted handoff).
 
 The package is the shared harness (:mod:`.failures`, :mod:`.own_code`, :mod:`.harness`); each
 lab's checks live in its folder (``dynamo_lab/labs/<lab>/checks.py``) and are reachable here
