@@ -253,6 +253,7 @@ def test_the_page_follows_a_demo_in_a_terminal_and_runs_one_itself(tmp_path, bro
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("dialog", lambda d: d.accept())
         page.goto(url)
         page.wait_for_selector("#no-cluster:has-text('no cluster running')", timeout=15_000)
