@@ -520,8 +520,18 @@ class NodeRuntime(Driver):
         and the node restarts over its store); then the inputs that waited are handled."""
         self._committing = None
         failure = done.exception()
+        try:
+            self._group_done(held, failure, done.result() if failure is None else 0)
+        finally:                      # whatever happened, the inputs that waited go on
+            waiting, self._next_group = self._next_group, deque()
+            for handle in waiting:
+                handle()
+            if self._held and self._flush_soon is None:     # effects of a restart, say
+                self._flush_soon = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _group_done(self, held: list, failure: Optional[BaseException], writes: int) -> None:
+        """Let a committed group's effects go, or carry out a failed commit's restart."""
         if failure is None:
-            writes = done.result()
             c = self.commits
             c["groups"] += 1
             c["writes"] += writes
@@ -542,11 +552,6 @@ class NodeRuntime(Driver):
             except Exception:
                 self.log.exception("node %s cannot restart over its store; it stays down",
                                    self.name)
-        waiting, self._next_group = self._next_group, deque()
-        for handle in waiting:
-            handle()
-        if self._held and self._flush_soon is None:     # effects of a restart, say
-            self._flush_soon = asyncio.get_running_loop().call_soon(self._flush)
 
     async def store_free(self) -> None:
         """Return when no commit runs: the store is then the event loop's until the end of
@@ -721,6 +726,9 @@ class _NoAnswer(Exception):
         self.may_have_applied = may_have_applied
 
 
+#: The interpreter's thread switch interval in a node process (see :func:`run`).
+COMMIT_SWITCH_INTERVAL_S = 0.0005
+
 #: Descriptors kept free for SQLite, logs and outbound peer links.
 _FD_RESERVE = 64
 
@@ -836,4 +844,8 @@ def run(opts: NodeOptions) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatFilter())
     raise_descriptor_limit()
+    # The commit thread needs the GIL back once its fsync returns; with the default switch
+    # interval (5 ms) a busy event loop would keep it waiting that long on every commit, and
+    # every effect of the group with it.
+    sys.setswitchinterval(COMMIT_SWITCH_INTERVAL_S)
     return asyncio.run(serve(opts))
