@@ -291,6 +291,16 @@ def test_kill_from_the_dashboard_shows_down_within_suspect_after_plus_one_second
 def test_partition_put_get_and_merge_from_the_dashboard(live):
     cluster, dash, _url, _state = live
     d = dash.dashboard
+    # another test of this module may have killed a node (and, failing, not restarted it):
+    # start from every node up
+    for name in sorted(set(cluster.nodes) - set(cluster.up())):
+        assert _post(dash, "/api/action", {"action": "restart", "node": name})[0] == 200
+        cluster._procs[name].proc = None
+        cluster._procs[name].pid = next(n for n in json.loads(Path(_state).read_text())["nodes"]
+                                        if n["name"] == name)["pid"]
+        live_pids.append(cluster._procs[name].pid)
+    eventually(lambda: all(v["state"] == "up" for v in _snapshot(dash)["verdicts"].values()),
+               what="every node shown up")
     key = "cart:merge"
     pref = cluster.ring().successors(key)
     side1, side2 = [pref[0], pref[3]], [pref[1], pref[2], pref[4]]
