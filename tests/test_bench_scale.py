@@ -27,3 +27,17 @@ def test_memory_per_key_runs_in_its_own_process():
                          capture_output=True, text=True, check=True, timeout=120).stdout
     mem, mem_s, disk, disk_s = json.loads(out.strip().splitlines()[-1])
     assert mem >= 0 and disk > 0 and mem_s >= 0 and disk_s >= 0
+
+
+def test_the_tcp_part_leaves_bench_tcp_as_it_found_it(monkeypatch):
+    """``python -m bench`` runs scale, then tcp, in one process: a regression (bench tcp ran
+    with scale's 1,500 requests against 9 echo servers)."""
+    from bench import bench_tcp
+    before = bench_tcp.OPS, bench_tcp.NODES
+
+    def rows(module):
+        assert module.OPS == bench_scale.TCP_OPS
+        module.NODES = 9
+    monkeypatch.setattr(bench_scale, "_tcp_rows", rows)
+    bench_scale.tcp_part()
+    assert (bench_tcp.OPS, bench_tcp.NODES) == before
