@@ -30,6 +30,7 @@ sends; :func:`client_timeout_s` is how long a client waits for the node it asked
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Callable, Optional
 
 from .errors import QuorumError
@@ -57,7 +58,7 @@ def no_reply(kind: str, key: str, via: str, why: str) -> QuorumError:
     return QuorumError(kind, key, 1, 0, kind != "get", f"no reply from {via} ({why})")
 
 
-class Driver:
+class Driver(abc.ABC):
     """Drives one node: its inputs in, its effects out. See the module docstring.
 
     ``node`` is None while the node is down. ``incarnation`` counts starts and stops: a timer
@@ -73,24 +74,26 @@ class Driver:
 
     # -- the hooks a runtime provides --------------------------------------------------------
 
+    @abc.abstractmethod
     def local_time(self) -> float:
-        raise NotImplementedError
+        """The node's clock now (virtual, skewed, or the event loop's)."""
 
+    @abc.abstractmethod
     def transmit(self, dst: str, msg: Any) -> None:
         """Carry out a ``Send`` (and record it)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
-        raise NotImplementedError
+        """Run ``callback`` after ``delay_s`` seconds of the node's time (a timer)."""
 
+    @abc.abstractmethod
     def record(self, kind: str, peer: str = "", msg: Any = None, detail: str = "",
                carried: Optional[tuple] = None) -> None:
         """Add an event of this node to the trace."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def failed(self, what: str, exc: Exception) -> None:
         """A node step raised ``exc`` (called inside the ``except``: a bare raise re-raises)."""
-        raise NotImplementedError
 
     def lost(self, src: str, msg: Any, why: str) -> None:
         """A message for this node arrived while it is down (the simulator traces a drop)."""
