@@ -113,6 +113,8 @@ def _encode_special(x: Any, one) -> Any:
         return {"$h": x._handle}
     if isinstance(x, _FrozenRing):
         return {"$ring": [[[k, n, list(p)] for (k, n), p in sorted(x._table.items())], x.nodes]}
+    if isinstance(x, tuple) and _records().get(type(x).__name__) is type(x):
+        return {"$nt": type(x).__name__, "f": [one(i) for i in x]}
     raise TypeError(f"the grader cannot pass a {type(x).__name__} to the student's code")
 
 
@@ -125,7 +127,16 @@ def _decode_special(x: dict, one, sandbox: "Sandbox") -> Any:
         cls = RemoteClass if x.get("is_class") else (RemoteCallable if x.get("callable")
                                                       else RemoteObject)
         return cls(sandbox, x["$h"], str(x.get("repr", "")), str(x.get("type", "")))
+    if "$nt" in x:
+        cls, items = _records().get(x["$nt"]), [one(i) for i in x["f"]]
+        return cls(*items) if cls is not None else tuple(items)
     return {k: one(v) for k, v in x.items()}
+
+
+def _records() -> dict[str, type]:
+    """The labs' plain-data records (named tuples their preludes define too), by name."""
+    from dynamo_lab.labs import labs
+    return {cls.__name__: cls for one in labs() for cls in one.records}
 
 
 # -- proxies -----------------------------------------------------------------------------------

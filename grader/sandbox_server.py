@@ -147,6 +147,8 @@ def decode(x, special):
 def _encode_here(x, one):
     if type(x) is Version:
         return {"$v": [one(x.value), one(x.clock), one(x.deleted)]}
+    if isinstance(x, tuple) and WIRE_TYPES.get(type(x).__name__) is type(x):
+        return {"$nt": type(x).__name__, "f": [one(i) for i in x]}   # a lab's record (prelude)
     return _handle(x)
 
 
@@ -159,6 +161,9 @@ def _decode_here(x, one):
     if "$ring" in x:
         table, nodes = x["$ring"]
         return FrozenRing(table, nodes)
+    if "$nt" in x:
+        cls, items = WIRE_TYPES.get(x["$nt"]), [one(i) for i in x["f"]]
+        return cls(*items) if cls is not None else tuple(items)
     return {k: one(v) for k, v in x.items()}
 
 

@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 
 from ..faults import FaultConfig
 from .cluster import BayouCluster
+from .server import Parts
 from .tables import Table
 from .writes import Delete, Put
 
@@ -77,9 +78,10 @@ STEPS = (
 )
 
 
-def cluster(seed: int = 0) -> BayouCluster:
-    """The lecture's three servers: no timers, everything on demand, 1 ms links."""
-    return BayouCluster(SERVERS, primary="P", seed=seed,
+def cluster(seed: int = 0, parts: Parts | None = None) -> BayouCluster:
+    """The lecture's three servers: no timers, everything on demand, 1 ms links; ``parts``
+    swaps a technique in every server (Lab 7)."""
+    return BayouCluster(SERVERS, primary="P", seed=seed, parts=parts,
                         faults=FaultConfig(latency="constant", latency_ms=1.0))
 
 

@@ -61,6 +61,9 @@ class Lab:
     #: cells may use from the lab's setup cells, standard library only (the key hash is
     #: always there). ``tests/test_sandbox.py`` checks it against the reference.
     sandbox_prelude: str = ""
+    #: Named tuples the lab's parts take and return, which its prelude defines too: they cross
+    #: the grading sandbox as themselves (``grader.sandbox``), not as handles.
+    records: tuple[type, ...] = ()
 
     @property
     def folder(self) -> Path:
