@@ -7,17 +7,20 @@ and a random other live replica of it, and the two compare their trees level by 
     B -> A  MerkleLevel(level 1: B's hashes of the children of the nodes that differ)
     A -> B  MerkleLevel(level 2: ...)                  ... down to the leaves, then
     X -> Y  MerkleLeaves(X's (key, digest) entries of the differing leaves)
-    Y -> X  SyncVersions(Y's versions of the differing keys, and a request for X's)
-    X -> Y  SyncVersions(X's versions)
+    Y -> X  SyncVersions(Y's versions of the differing keys it holds; wants: those X holds)
+    X -> Y  SyncVersions(the reconciled siblings of each key Y does not hold exactly)
 
-Each side merges what it receives with what it holds (reconcile), never overwriting. The
+Each side stores the reconciled siblings of what it holds and what it receives, never just
+what it receives. The decisions of each step are the pure functions of :mod:`.exchange`, which
+the node takes from ``parts`` (``diff_level``, ``differing_keys``, ``repair_key``), and the
+trees are ``parts.merkle_tree``'s (through ``tree``): Lab 4 swaps them for a student's. The
 ``ae_hashes_sent`` statistic counts the cost, to compare with a full sync.
 """
 
 from __future__ import annotations
 
 from ..errors import ProtocolError
-from ..merkle import child_hashes, diff_entries, differing_children
+from .common import versions_digest
 from ..messages import AntiEntropyTick, MerkleLeaves, MerkleLevel, SyncVersions
 from .services import NodeServices
 
@@ -66,8 +69,9 @@ class AntiEntropy:
         tree = node.tree(key_range, node.config.merkle_depth)
         node.count("ae_exchanges")
         node.count("ae_hashes_sent")
-        node.send(peer, MerkleLevel(f"{node.id}.ae{self._seq}", key_range, tree.depth, 0,
-                                    ((0, tree.root),)))
+        depth = node.config.merkle_depth
+        node.send(peer, MerkleLevel(f"{node.id}.ae{self._seq}", key_range, depth, 0,
+                                    ((0, tree.node_hash(0, 0)),)))
 
     def handle_MerkleLevel(self, src, msg: MerkleLevel) -> None:
         node = self.node
@@ -75,45 +79,48 @@ class AntiEntropy:
             raise ProtocolError(f"Merkle exchange of depth {msg.depth}, level {msg.level}: this "
                                 f"cluster's trees have depth {node.config.merkle_depth}")
         tree = node.tree(msg.key_range, msg.depth)
-        differ = differing_children(tree, msg.level, dict(msg.hashes))
+        differ, reply = node.parts.diff_level(tree, msg.level, dict(msg.hashes))
         if not differ:
             if msg.level == 0:
                 node.count("ae_in_sync")
             return
         if msg.level == msg.depth:
-            entries = []
-            for leaf in differ:
-                entries += sorted(tree.leaf_entries(leaf).items())
             node.send(src, MerkleLeaves(msg.exchange_id, msg.key_range, tuple(differ),
-                                        tuple(entries)))
+                                        tuple(sorted(reply.items()))))
             return
-        hashes = child_hashes(tree, msg.level, differ)
-        node.count("ae_hashes_sent", len(hashes))
+        node.count("ae_hashes_sent", len(reply))
         node.send(src, MerkleLevel(msg.exchange_id, msg.key_range, msg.depth, msg.level + 1,
-                                   tuple(sorted(hashes.items()))))
+                                   tuple(sorted(reply.items()))))
 
     def handle_MerkleLeaves(self, src, msg: MerkleLeaves) -> None:
         node = self.node
         tree = node.tree(msg.key_range, node.config.merkle_depth)
-        local = {}
+        local: dict = {}
         for leaf in msg.leaves:
             local.update(tree.leaf_entries(leaf))
-        keys = diff_entries(local, dict(msg.entries))
+        remote = dict(msg.entries)
+        keys = node.parts.differing_keys(local, remote)
         if keys:
-            node.send(src, SyncVersions(msg.exchange_id, self._items(keys), tuple(keys)))
+            node.send(src, SyncVersions(msg.exchange_id, self._items(keys),
+                                        tuple(k for k in keys if k in remote)))
 
     def handle_SyncVersions(self, src, msg: SyncVersions) -> None:
+        """Repair each key sent or asked for; send back the siblings the other side lacks."""
         node = self.node
-        for key, versions in msg.items:
-            before = node.versions(key)
-            after = node.merge_local(key, versions)
-            if after != before:
+        received = {key: list(versions) for key, versions in msg.items}
+        back = []
+        for key in sorted(set(received) | set(msg.wants)):
+            mine, theirs = node.versions(key), received.get(key, [])
+            siblings = node.versioning.reconcile(list(mine) + list(theirs))
+            keep, send_back = node.parts.repair_key(mine, theirs, siblings)
+            if versions_digest(keep) != versions_digest(mine):
+                node.set_local(key, keep)
                 node.count("ae_keys_repaired")
                 node.note(f"anti-entropy with {src} repaired {key!r}")
-        if msg.wants:
-            items = self._items(msg.wants)
-            if items:
-                node.send(src, SyncVersions(msg.exchange_id, items, ()))
+            if send_back and keep:
+                back.append((key, tuple(keep)))
+        if back:
+            node.send(src, SyncVersions(msg.exchange_id, tuple(back), ()))
 
     def _items(self, keys):
         held = ((k, self.node.versions(k)) for k in keys)

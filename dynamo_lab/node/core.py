@@ -27,9 +27,9 @@ Each part is built as ``Part(services)``: it sees the node only through its
 :class:`Node` or another part. The node owns the membership view (gossip spreads it).
 
 A lab replaces one part (or the ``ring_factory``, the ``versioning`` clock logic, a piece of
-the quorum core in :mod:`.quorum` and :mod:`.read_repair`, or one of hinted handoff's
-decisions in :mod:`.hints`) through :class:`Parts`; the others
-keep working with it. A message nobody handles raises :class:`ProtocolError`: nothing is
+the quorum core in :mod:`.quorum` and :mod:`.read_repair`, one of hinted handoff's
+decisions in :mod:`.hints`, the Merkle tree or a step of anti-entropy in :mod:`.exchange`)
+through :class:`Parts`; the others keep working with it. A message nobody handles raises :class:`ProtocolError`: nothing is
 ignored silently.
 """
 
@@ -42,10 +42,11 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ..errors import ClientError, ProtocolError
 from ..membership import Membership
+from ..merkle import MerkleTree
 from ..messages import MemberState
 from ..ring import Ring
 from ..storage import Store
-from . import hints, quorum, read_repair
+from . import exchange, hints, quorum, read_repair
 from .anti_entropy import AntiEntropy
 from .common import default_tokens, member_from_json
 from .config import NodeConfig, Versioning
@@ -67,7 +68,11 @@ class Parts:
     The part classes are built as ``Part(services)``; ``ring_factory(members)`` builds the
     ring from ``{node: tokens}``; the quorum core's pieces are those of :mod:`.quorum`
     (``choose_replicas``, ``PutQuorum``, ``GetQuorum``) and :mod:`.read_repair`; hinted
-    handoff's decisions are those of :mod:`.hints` (``handoff_tick``, ``handoff_ack``)."""
+    handoff's decisions are those of :mod:`.hints` (``handoff_tick``, ``handoff_ack``);
+    ``merkle_tree(key_range, depth)`` builds a node's tree of one range (an empty
+    :class:`~dynamo_lab.merkle.MerkleTree`, then ``update(key, digest)`` and ``remove(key)`` on
+    every write), and anti-entropy's steps are those of :mod:`.exchange` (``diff_level``,
+    ``differing_keys``, ``repair_key``)."""
     ring_factory: Callable[[Mapping[str, tuple[int, ...]]], Any] = _ring_from_tokens
     versioning: Optional[Versioning] = None
     choose_replicas: Callable = quorum.choose_replicas
@@ -76,6 +81,10 @@ class Parts:
     read_repair: Callable = read_repair.read_repairs
     handoff_tick: Callable = hints.handoff_tick
     handoff_ack: Callable = hints.handoff_ack
+    merkle_tree: Callable = MerkleTree
+    diff_level: Callable = exchange.diff_level
+    differing_keys: Callable = exchange.differing_keys
+    repair_key: Callable = exchange.repair_key
     coordinator: Optional[type] = None
     replica: Optional[type] = None
     handoff: Optional[type] = None

@@ -12,6 +12,7 @@ effects                    ``send(dst, msg)``, ``set_timer(delay_s, timer)``, ``
 clock logic                ``versioning`` (``new_clock``, ``reconcile``, ``merged_clock``)
 this node's own data       ``versions(key)``, ``keys()``, ``key_count()``,
                            ``merge_local(key, versions)``, ``drop_local(key)``,
+                           ``set_local(key, versions)``,
                            ``tree(key_range, depth)`` (its Merkle tree, kept up to date)
 hinted replicas            ``held(key)`` (own and hinted copies), ``hinted_nodes()``,
                            ``hints_for(intended)``, ``hint(intended, key)``,
@@ -125,12 +126,28 @@ class NodeServices:
         self._index_remove(key)
         self._tree_update(key, [])
 
+    def set_local(self, key: str, versions: Iterable[Versioned]) -> None:
+        """Store exactly ``versions`` as this node's own siblings of ``key`` (a repair that
+        reconciled them itself; nothing is merged here); none drops the key."""
+        versions = list(versions)
+        local = self._store.get(key)
+        if not versions:
+            if local:
+                self.drop_local(key)
+            return
+        if versions_digest(versions) != versions_digest(local):
+            self._store.put(key, versions)
+            if not local:
+                self._index_add(key)
+            self._tree_update(key, versions)
+
     def tree(self, key_range: KeyRange, depth: int) -> MerkleTree:
         """The Merkle tree of this node's own data in ``key_range`` (built once from the keys
-        of that range, then kept up to date on every write; rebuilt after the ring changes)."""
+        of that range, then kept up to date on every write; rebuilt after the ring changes).
+        It is made by ``parts.merkle_tree(key_range, depth)``: a lab may swap in its own."""
         t = self._trees.get((key_range, depth))
         if t is None:
-            t = MerkleTree(key_range, depth)
+            t = self.parts.merkle_tree(key_range, depth)
             for key in self._keys_in(key_range):
                 t.update(key, versions_digest(self._store.get(key)))
             self._trees[(key_range, depth)] = t
