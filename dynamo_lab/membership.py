@@ -24,8 +24,9 @@ write a hint elsewhere); it never removes B from the ring. Only an explicit leav
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Set
 
+from .failure_detector import TimeoutDetector
 from .messages import MemberState
 
 STATUS_RANK = {"up": 0, "leaving": 1, "left": 2}
@@ -57,37 +58,100 @@ def relayed_claim_ok(known: MemberState | None, claim: MemberState) -> bool:
     return claim.generation == known.generation + 1 and claim.status == "up"
 
 
-def merge_views(local: Mapping[str, MemberState],
-                remote: Iterable[MemberState]) -> dict[str, MemberState]:
-    """Merge a remote view into a copy of ``local`` with :func:`merge_state`, member by member."""
+def merge_views(me: str, local: Mapping[str, MemberState],
+                remote: Mapping[str, MemberState]) -> dict[str, MemberState]:
+    """The view node ``me`` keeps after gossip brings ``remote`` into its view ``local``
+    (both ``{member: state}``; neither is modified). What :attr:`Membership.merge` calls.
+
+    * every other member: :func:`merge_state` (the higher ``(generation, heartbeat)``, then
+      the further status); a member only one side knows is kept; tokens go with the state;
+    * ``me``: never replaced by a claim. A claim of a higher generation makes ``me`` take the
+      generation above it (heartbeat 0); a claim of my generation with a heartbeat at or above
+      mine that is not my own state makes me take the heartbeat above it (:func:`own_state`).
+    """
     out = dict(local)
-    for st in remote:
-        out[st.node] = merge_state(out.get(st.node), st)
+    for node, st in remote.items():
+        if node != me:
+            out[node] = merge_state(out.get(node), st)
+    claim, mine = remote.get(me), local.get(me)
+    if claim is not None and mine is not None:
+        out[me] = own_state(mine, claim)
     return {k: out[k] for k in sorted(out)}
+
+
+def own_state(mine: MemberState, claim: MemberState) -> MemberState:
+    """My state after hearing ``claim`` about myself: I outrank any claim that outranks me."""
+    if claim.generation > mine.generation:
+        return replace(mine, generation=min(claim.generation + 1, MAX_COUNTER - 1), heartbeat=0)
+    if claim.generation == mine.generation and claim.heartbeat >= mine.heartbeat \
+            and claim != mine:
+        return replace(mine, heartbeat=claim.heartbeat + 1)
+    return mine
+
+
+def pick(candidates: Sequence[str], r: float) -> str:
+    """The member of ``candidates`` that the draw ``r`` (uniform in [0, 1)) picks: each is
+    equally likely."""
+    return candidates[min(int(r * len(candidates)), len(candidates) - 1)]
+
+
+def gossip_round(me: str, view: Mapping[str, MemberState], suspected: Set[str],
+                 seeds: Sequence[str], rand: tuple[float, float]
+                 ) -> tuple[dict[str, MemberState], list[str]]:
+    """One gossip round of node ``me``: its view afterwards and whom it sends that view to.
+
+    ``view``: ``{member: state}``; ``suspected``: the members believed down; ``seeds``: the
+    node's seeds; ``rand``: two draws uniform in [0, 1). My heartbeat is raised by one
+    (nothing else changes). The peers are the other members that have not left, sorted; the
+    targets are, in this order: one peer not suspected (:func:`pick` with ``rand[0]``), or the
+    first seed when there are no peers at all; one suspected peer (``rand[1]``), to notice
+    when it is back; every seed the view does not hold yet.
+    """
+    out = dict(view)
+    out[me] = replace(view[me], heartbeat=view[me].heartbeat + 1)
+    peers = [n for n in sorted(view) if n != me and view[n].status != "left"]
+    live = [p for p in peers if p not in suspected]
+    suspects = [p for p in peers if p in suspected]
+    targets: list[str] = []
+    if live:
+        targets.append(pick(live, rand[0]))
+    elif not peers and seeds:
+        targets.append(seeds[0])
+    if suspects:
+        targets.append(pick(suspects, rand[1]))
+    for seed in seeds:
+        if seed not in view and seed not in targets:
+            targets.append(seed)
+    return out, targets
 
 
 class Membership:
     """One node's view of the cluster, with its failure detector.
 
-    ``now`` is always the node's own clock; nothing here reads a real clock.
+    ``now`` is always the node's own clock; nothing here reads a real clock. ``merge`` is the
+    view merge (:func:`merge_views`, or a lab's); ``detector`` the failure detector, with
+    ``heard(node, now)`` and ``suspected(node, now)`` (:class:`~.failure_detector.TimeoutDetector`
+    by default, or a lab's).
     """
 
     def __init__(self, me: str, *, generation: int, tokens: tuple[int, ...], now: float,
                  suspect_after_s: float, address: str = "",
-                 known: Iterable[MemberState] = ()):
+                 known: Iterable[MemberState] = (), merge: Optional[Callable] = None,
+                 detector: Optional[object] = None):
         self.me = me
         self.suspect_after_s = suspect_after_s
+        self._merge = merge or merge_views
+        self.detector = detector if detector is not None else TimeoutDetector(suspect_after_s)
         self.view: dict[str, MemberState] = {}
-        self._last_rise: dict[str, float] = {}
         self._timed_out: dict[str, float] = {}
         for st in known:
             if st.node != me:
                 self.view[st.node] = st
-                self._last_rise[st.node] = now
         self.view[me] = MemberState(me, generation, 0, "up",
                                     tuple(str(t) for t in tokens), address)
-        self._last_rise[me] = now
         self.view = {k: self.view[k] for k in sorted(self.view)}
+        for node in self.view:
+            self.detector.heard(node, now)
         self.ring_version = 0     # bumped whenever the ring members, status or tokens change
 
     # -- my own state ---------------------------------------------------------------------
@@ -96,10 +160,16 @@ class Membership:
     def mine(self) -> MemberState:
         return self.view[self.me]
 
-    def beat(self, now: float) -> None:
-        """One gossip round: raise my heartbeat so others see I am alive."""
-        self.view[self.me] = replace(self.mine, heartbeat=self.mine.heartbeat + 1)
-        self._last_rise[self.me] = now
+    def beat(self, now: float, state: Optional[MemberState] = None) -> None:
+        """One gossip round: raise my heartbeat so others see I am alive (``state``: my state
+        with its heartbeat raised, as the round computed it; default: mine plus one)."""
+        if state is None:
+            state = replace(self.mine, heartbeat=self.mine.heartbeat + 1)
+        if state.node != self.me or (state.generation, state.heartbeat) <= (
+                self.mine.generation, self.mine.heartbeat):
+            raise ValueError(f"a gossip round raises {self.me}'s own heartbeat; got {state}")
+        self.view[self.me] = state
+        self.detector.heard(self.me, now)
 
     def set_status(self, status: str) -> None:
         if status not in STATUS_RANK:
@@ -111,29 +181,23 @@ class Membership:
 
     def merge(self, remote: Iterable[MemberState], now: float, src: str | None = None) -> bool:
         """Merge gossip (``src``: the node it came from; claims it relays about others are
-        bounded by :func:`relayed_claim_ok`). Returns True when the ring may have changed
-        (members, status, tokens)."""
+        bounded by :func:`relayed_claim_ok` and dropped before the merge) with ``merge``.
+        Returns True when the ring may have changed (members, status, tokens)."""
         before = self.ring_signature()
+        old = self.view
+        incoming: dict[str, MemberState] = {}
         for st in remote:
-            if st.node == self.me:
-                # Others may hold an old word of mine (from before a restart, or forged):
-                # outrank it. My generation is mine to raise, above any claim.
-                mine = self.mine
-                if st.generation > mine.generation:
-                    self.view[self.me] = replace(
-                        mine, generation=min(st.generation + 1, MAX_COUNTER - 1), heartbeat=0)
-                elif st.generation == mine.generation and st.heartbeat >= mine.heartbeat \
-                        and st != mine:
-                    self.view[self.me] = replace(mine, heartbeat=st.heartbeat + 1)
+            if st.node != self.me and src is not None and st.node != src \
+                    and not relayed_claim_ok(old.get(st.node), st):
                 continue
-            old = self.view.get(st.node)
-            if src is not None and st.node != src and not relayed_claim_ok(old, st):
-                continue
-            new = merge_state(old, st)
-            if old is None or (new.generation, new.heartbeat) > (old.generation, old.heartbeat):
-                self._last_rise[st.node] = now
-            self.view[st.node] = new
-        self.view = {k: self.view[k] for k in sorted(self.view)}
+            incoming[st.node] = merge_state(incoming.get(st.node), st)
+        new = self._merge(self.me, old, incoming)
+        for node, st in new.items():
+            was = old.get(node)
+            if node != self.me and (was is None or (st.generation, st.heartbeat)
+                                    > (was.generation, was.heartbeat)):
+                self.detector.heard(node, now)
+        self.view = {k: new[k] for k in sorted(new)}
         changed = self.ring_signature() != before
         if changed:
             self.ring_version += 1
@@ -148,7 +212,7 @@ class Membership:
         """Direct evidence that ``node`` is alive and reachable: a message from it arrived."""
         self._timed_out.pop(node, None)
         if node in self.view:
-            self._last_rise[node] = max(self._last_rise.get(node, now), now)
+            self.detector.heard(node, now)
 
     def timed_out(self, node: str, now: float) -> None:
         """``node`` did not answer a request in time: suspect it until it talks to us again."""
@@ -160,8 +224,7 @@ class Membership:
             return False
         if node in self._timed_out:
             return True
-        last = self._last_rise.get(node)
-        return last is None or now - last > self.suspect_after_s
+        return bool(self.detector.suspected(node, now))
 
     def suspects(self, now: float) -> list[str]:
         return [n for n in self.view if n != self.me and self.view[n].status != "left"

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ..errors import ClientError, ProtocolError
+from .. import membership as membership_rules
+from ..failure_detector import TimeoutDetector
 from ..membership import Membership
 from ..merkle import MerkleTree
 from ..messages import MemberState
@@ -81,6 +83,9 @@ class Parts:
     read_repair: Callable = read_repair.read_repairs
     handoff_tick: Callable = hints.handoff_tick
     handoff_ack: Callable = hints.handoff_ack
+    merge_views: Callable = membership_rules.merge_views
+    gossip_round: Callable = membership_rules.gossip_round
+    failure_detector: Callable = TimeoutDetector
     merkle_tree: Callable = MerkleTree
     diff_level: Callable = exchange.diff_level
     differing_keys: Callable = exchange.differing_keys
@@ -151,7 +156,8 @@ class Node:
                                  addr or "") for m, addr in items]
         membership = Membership(self.id, generation=generation, tokens=tokens, now=now,
                                 suspect_after_s=cfg.suspect_after_s, address=self.address,
-                                known=known)
+                                known=known, merge=self.parts.merge_views,
+                                detector=self.parts.failure_detector(cfg.suspect_after_s))
         saved_status = store.get_meta("status")
         if saved_status in ("leaving", "left"):
             membership.set_status(saved_status)

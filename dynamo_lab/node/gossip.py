@@ -1,7 +1,9 @@
 """Gossip membership, failure detection, join and leave (the paper, sections 4.8 and 4.9).
 
 * Every ``gossip_interval_s`` a node raises its heartbeat and exchanges views (push-pull) with
-  one random live peer, plus one suspected peer to notice when it is back.
+  one random live peer, plus one suspected peer to notice when it is back: the round's
+  decisions are ``parts.gossip_round`` (:func:`dynamo_lab.membership.gossip_round`), the
+  merge of what comes back ``parts.merge_views`` (the node's :class:`Membership` calls it).
 * A node that starts with no view (a join) gossips with its seeds; the ring of every node then
   grows by the new node's tokens as the news spreads.
 * Every ``rebalance_interval_s`` a node looks for keys it holds but no longer replicates (a node
@@ -44,20 +46,11 @@ class Gossip:
         if node.left:
             return
         node.set_timer(node.config.gossip_interval_s, GossipTick())
-        m.beat(node.now)
         peers = m.peers()
-        live = [p for p in peers if not node.suspected(p)]
-        suspects = [p for p in peers if node.suspected(p)]
-        targets = []
-        if live:
-            targets.append(node.rng.choice(live))
-        elif not peers:
-            targets += [s for s in node.seeds if s not in targets][:1]
-        if suspects:
-            targets.append(node.rng.choice(suspects))
-        for seed in node.seeds:
-            if seed not in m.view and seed not in targets:
-                targets.append(seed)
+        suspected = {p for p in peers if node.suspected(p)}
+        rand = (_draw(node.rng, len(peers) - len(suspected)), _draw(node.rng, len(suspected)))
+        view, targets = node.parts.gossip_round(node.id, m.view, suspected, list(node.seeds), rand)
+        m.beat(node.now, view[node.id])
         view = tuple(m.view.values())
         for t in targets:
             node.send(t, GossipMsg(view, reply=True))
@@ -160,6 +153,13 @@ class Gossip:
         view = tuple(node.membership.view.values())
         for peer in node.membership.peers():
             node.send(peer, GossipMsg(view, reply=False))
+
+
+def _draw(rng, count: int) -> float:
+    """A draw uniform in [0, 1) for picking one of ``count`` candidates: the middle of the
+    slot ``rng.randrange(count)`` picks (what ``rng.choice`` of ``count`` items draws, so
+    traces are those of a node that calls ``choice``); 0.0, with no draw, for no candidates."""
+    return (rng.randrange(count) + 0.5) / count if count > 0 else 0.0
 
 
 def member_problem(st: MemberState) -> str:
