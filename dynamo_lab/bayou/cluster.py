@@ -80,14 +80,16 @@ class BayouCluster:
     """Bayou servers in the simulator. ``servers``: names (the slides' ``P``, ``A``, ``B``);
     ``primary``: the one that commits (default the first). ``config``: a :class:`ServerConfig`
     for every server, or ``configs`` one per name. ``parts``: a :class:`Parts` to swap in a
-    technique. ``check``: run the checker after every step."""
+    technique. ``check``: run the checker after every step; ``stop_on_violation``: stop
+    running at the first broken promise (False: record it and go on, to see what follows)."""
 
     def __init__(self, servers: Iterable[str] = ("P", "A", "B"), *, primary: Optional[str] = None,
                  seed: int = 0, faults: FaultConfig | None = None,
                  config: ServerConfig | None = None,
                  configs: Optional[Mapping[str, ServerConfig]] = None,
                  parts: Parts | None = None, check: bool = True, wire_check: bool = True,
-                 trace: bool = True, trace_limit: Optional[int] = None):
+                 trace: bool = True, trace_limit: Optional[int] = None,
+                 stop_on_violation: bool = True):
         names = list(servers)
         if len(names) < 1 or len(set(names)) != len(names) or not all(
                 isinstance(n, str) and n.isidentifier() for n in names):
@@ -102,6 +104,7 @@ class BayouCluster:
         self.parts = parts
         self.wire_check = wire_check
         self.checker = BayouChecker(names) if check else None
+        self.stop_on_violation = stop_on_violation
         self.stores: dict[str, BayouStore] = {}
         self.hosts: dict[str, NodeHost] = {}
         configs = dict(configs or {})
@@ -178,7 +181,7 @@ class BayouCluster:
         for name in self.names:
             if self.hosts[name].alive:
                 self.checker.observe(self.server(name), self.sim.now)
-        return not self.checker.ok
+        return self.stop_on_violation and not self.checker.ok
 
     def run_until(self, t: float, stop=None) -> bool:
         """Run to virtual time ``t`` (or until ``stop()``, or the first broken promise)."""
