@@ -5,7 +5,6 @@ the promise, the smallest input, expected against got, and the seed."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -42,22 +41,7 @@ BROKEN = {
 
 
 def _grade(work: Path) -> dict:
-    from grader.course import Course
-    subs = work / "submissions"
-    for student, folder in (("solution", ROOT / "solutions"), ("release", ROOT / "labs")):
-        dest = subs / student / LAB3
-        dest.mkdir(parents=True)
-        shutil.copy(folder / LAB3 / f"{fx.NOTEBOOK[LAB3]}.ipynb", dest)
-    fx.write_all(subs, fx.WRONG_LAB3)
-    with fx.isolated_jupyter_env(work / "home"):
-        course = Course(work / "course", cell_timeout_s=60)
-        summary = course.autograde(subs, workers=2, timeout_s=300, progress=False)
-        pages = course.feedback().pages
-        scores = course.scores()
-    return {"rows": summary.rows, "problems": summary.problems, "scores": scores,
-            "max": course.max_score(LAB3),
-            "pages": {str(p.relative_to(course.dir / "feedback")): p.read_text(encoding="utf-8")
-                      for p in pages}}
+    return fx.grade_lab(work, LAB3, fx.WRONG_LAB3)
 
 
 @pytest.fixture(scope="module")
