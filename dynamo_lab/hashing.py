@@ -6,6 +6,7 @@ machine, every run and every ``PYTHONHASHSEED`` (Python's own ``hash`` is none o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from .errors import InvalidKey
@@ -22,12 +23,14 @@ def check_key(key: object) -> str:
                          f"Convert it first, e.g. str({key!r}).")
     if key == "":
         raise InvalidKey("the empty string is not a key; use a non-empty name such as 'cart:alice'")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise InvalidKey(f"key is longer than {MAX_KEY_BYTES} bytes; use a shorter name or hash it")
     try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidKey(f"key {key!r} is not valid Unicode text (lone surrogate)") from None
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:          # a lone surrogate; a key too long is said first
+        size = None
+    if (size if size is not None else len(key.encode("utf-8", "surrogatepass"))) > MAX_KEY_BYTES:
+        raise InvalidKey(f"key is longer than {MAX_KEY_BYTES} bytes; use a shorter name or hash it")
+    if size is None:
+        raise InvalidKey(f"key {key!r} is not valid Unicode text (lone surrogate)")
     return key
 
 
@@ -36,5 +39,14 @@ def key_hash(key: str) -> int:
 
     Raises :class:`InvalidKey` (a ``ValueError``) for anything but a non-empty string.
     """
+    if type(key) is str:
+        return _position(key)
+    check_key(key)                      # a str subclass, or not a str: raises for the latter
+    return int.from_bytes(hashlib.md5(key.encode("utf-8")).digest(), "big")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _position(key: str) -> int:
+    # Memoised: a key's position never changes, and a node asks for it at every step.
     check_key(key)
     return int.from_bytes(hashlib.md5(key.encode("utf-8")).digest(), "big")

@@ -100,11 +100,7 @@ def _check_meta_value(value: object) -> str:
     return value
 
 
-def _encode_versions(versions: object) -> str:
-    """Check ``versions`` and return its canonical JSON; raise :class:`InvalidValue` if unfit.
-
-    Called before anything is touched, so a bad sibling list never leaves a half-written key.
-    """
+def _check_versions(versions: object) -> None:
     # A str is a Sequence too; it would be read as a list of characters.
     if isinstance(versions, (str, bytes, bytearray)) or not isinstance(versions, Sequence):
         raise InvalidValue(f"versions is a sequence (list or tuple) of Versioned; got "
@@ -113,6 +109,14 @@ def _encode_versions(versions: object) -> str:
         if not isinstance(v, Versioned):
             raise InvalidValue(f"versions[{i}] is a {type(v).__name__}, not a Versioned; "
                                f"build it as Versioned(value, clock)")
+
+
+def _encode_versions(versions: object) -> str:
+    """Check ``versions`` and return its canonical JSON; raise :class:`InvalidValue` if unfit.
+
+    Called before anything is touched, so a bad sibling list never leaves a half-written key.
+    """
+    _check_versions(versions)
     # Versioned checked its value when it was built, but a caller may have mutated it since;
     # canonical_json checks again and names the offending part.
     return canonical_json([v.to_json() for v in versions])
@@ -120,6 +124,27 @@ def _encode_versions(versions: object) -> str:
 
 def _decode_versions(text: str) -> list[Versioned]:
     return [Versioned.from_json(obj) for obj in json.loads(text)]
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _value_text(v: Versioned) -> str | None:
+    """The canonical JSON of ``v.value`` (None for an immutable value); raises
+    :class:`InvalidValue` if the value was mutated since ``v`` was built into something that
+    is not JSON."""
+    if type(v.value) in _IMMUTABLE:
+        return None      # checked when v was built, and it cannot have changed since
+    try:
+        text = json.dumps(v.value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        text = None
+    if text != v.value_text():
+        # Mutated since it was built (or not JSON at all): check it the slow way, which names
+        # the offending part, and keep what it is now, as the SQLite store would.
+        text = canonical_json(v.value)
+    return text
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,17 +337,18 @@ class Store(abc.ABC):
 # Memory
 
 class MemoryStore(Store):
-    """A store in dicts, for the simulator and tests. Values are kept as canonical JSON, so a
-    caller can never mutate the store through a list it was given or one it passed in; beside
-    the text it keeps the versions it was given (their clocks and digests are immutable), so a
-    read parses only the values and never validates again what was checked when it was put."""
+    """A store in dicts, for the simulator and tests. It keeps the versions it was given (their
+    clocks and digests are immutable) and, for a value that is a list or an object, its
+    canonical JSON: a read parses a fresh copy from that text, so a caller can never mutate the
+    store through a value it passed in or got back, and nothing is validated twice. A value of
+    JSON's other types (str, number, bool, null) cannot be mutated and is handed out as it is."""
 
-    def _encode(self, versions: Sequence[Versioned]) -> tuple[str, tuple[Versioned, ...]]:
-        return _encode_versions(versions), tuple(versions)
+    def _encode(self, versions: Sequence[Versioned]) -> tuple[tuple[Versioned, str | None], ...]:
+        _check_versions(versions)
+        return tuple((v, _value_text(v)) for v in versions)
 
-    def _decode(self, record: tuple[str, tuple[Versioned, ...]]) -> list[Versioned]:
-        text, versions = record
-        return [v._with_value(obj["value"]) for v, obj in zip(versions, json.loads(text))]
+    def _decode(self, record: tuple[tuple[Versioned, str | None], ...]) -> list[Versioned]:
+        return [v if text is None else v._with_value(json.loads(text)) for v, text in record]
 
     def __init__(self) -> None:
         self._data: dict[str, tuple] = {}

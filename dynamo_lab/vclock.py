@@ -33,6 +33,7 @@ Rules of this module:
 from __future__ import annotations
 
 import enum
+import json
 import math
 from typing import Any, Iterable, Iterator, Mapping, Union
 
@@ -89,7 +90,7 @@ class VectorClock:
     ``int`` >= 1 (``bool`` is rejected).
     """
 
-    __slots__ = ("_counters", "_dots", "_stamps", "_key", "_hash", "_size")
+    __slots__ = ("_counters", "_dots", "_stamps", "_key", "_hash", "_size", "_text")
 
     def __init__(self, entries: Mapping[str, Entry] | VectorClock | None = None,
                  dots: Iterable[tuple[str, int]] = ()):
@@ -159,6 +160,7 @@ class VectorClock:
         set_(self, "_hash", hash(key))
         # How many events the history holds: a clock can only strictly descend a smaller one.
         set_(self, "_size", sum(counters.values()) + sum(len(ds) for ds in dots.values()))
+        set_(self, "_text", None)
 
     @classmethod
     def _make(cls, counters: dict[str, int], stamps: dict[str, float],
@@ -343,6 +345,15 @@ class VectorClock:
             ds = self._dots.get(n)
             out[n] = [self._counters.get(n, 0), t, list(ds)] if ds else [self._counters[n], t]
         return out
+
+    def json_text(self) -> str:
+        """The canonical JSON text of :meth:`to_json` (sorted keys, no spaces), made once."""
+        text = self._text
+        if text is None:
+            text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False)
+            object.__setattr__(self, "_text", text)
+        return text
 
     @classmethod
     def from_json(cls, obj: Any) -> VectorClock:

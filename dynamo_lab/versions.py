@@ -173,20 +173,24 @@ class Versioned:
             raise ClientError(f"Versioned.write_id must be None or a non-empty str of at most "
                               f"{MAX_WRITE_ID_CHARS} characters; got {wid!r}")
         _check_json(self.value, "value", allow_tuples=False)
-        fields = {"clock": self.clock.counters(), "deleted": self.deleted, "value": self.value}
-        # Only present when set, so versions without dots or write ids keep the digests they had.
-        if self.clock.dots:
-            fields["dots"] = [list(d) for d in self.clock.dots]
-        if wid is not None:
-            fields["write_id"] = wid
-        payload = _dumps(fields)
+        text = _dumps(self.value)
+        # The canonical JSON of {"clock", "deleted", "dots", "value", "write_id"} (sorted keys),
+        # written out so that the value's own text is made once and kept. "dots" and
+        # "write_id" are only present when set, so older versions keep the digests they had.
+        clock = self.clock
+        payload = ('{"clock":' + _dumps(clock._counters)
+                   + (',"deleted":true' if self.deleted else ',"deleted":false')
+                   + (',"dots":' + _dumps([list(d) for d in clock.dots]) if clock._dots else "")
+                   + ',"value":' + text
+                   + (',"write_id":' + _dumps(wid) if wid is not None else "") + "}")
         try:
             raw = payload.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidValue("value contains a lone surrogate, which is not valid Unicode "
                                "text") from None
-        # Not a field: cached here so reconcile and equality do not re-serialise the value.
+        # Not fields: cached here so reconcile, equality and the store do not re-serialise.
         object.__setattr__(self, "_digest", hashlib.sha256(raw).hexdigest())
+        object.__setattr__(self, "_text", text)
 
     def _with_value(self, value: Any) -> Versioned:
         """This version holding ``value`` instead, an equal copy of its own (internal: a store
@@ -198,7 +202,15 @@ class Versioned:
         set_(twin, "deleted", self.deleted)
         set_(twin, "write_id", self.write_id)
         set_(twin, "_digest", self._digest)  # type: ignore[attr-defined]
+        set_(twin, "_text", self._text)  # type: ignore[attr-defined]
+        tiebreak = self.__dict__.get("_tiebreak")
+        if tiebreak is not None:
+            set_(twin, "_tiebreak", tiebreak)
         return twin
+
+    def value_text(self) -> str:
+        """The canonical JSON of ``value`` as it was when this version was built."""
+        return self._text  # type: ignore[attr-defined]
 
     def digest(self) -> str:
         """SHA-256 hex of the canonical JSON of (value, clock counters and dots, deleted,
@@ -271,7 +283,7 @@ def _tiebreak(v: Versioned) -> tuple[str, str]:
     # kept never depends on input order. Memoised on the (immutable) version.
     key = v.__dict__.get("_tiebreak")
     if key is None:
-        key = (v.digest(), _dumps(v.clock.to_json()))
+        key = (v.digest(), v.clock.json_text())
         object.__setattr__(v, "_tiebreak", key)
     return key
 
@@ -360,9 +372,13 @@ def encode_context(clock: VectorClock, cluster_key: str) -> str:
     if not isinstance(clock, VectorClock):
         raise TypeError(f"encode_context needs a VectorClock; got {type(clock).__name__}")
     key = _check_cluster_key(cluster_key)
-    raw = canonical_json(clock.to_json()).encode("utf-8")
-    payload = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-    return f"{CONTEXT_PREFIX}.{payload}.{_sign(payload, key)}"
+    text = clock.json_text()
+    memo = (text, cluster_key)
+    context = _ENCODED.get(memo)
+    if context is None:
+        payload = base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+        context = _remember(_ENCODED, memo, f"{CONTEXT_PREFIX}.{payload}.{_sign(payload, key)}")
+    return context
 
 
 def decode_context(text: str | None, cluster_key: str) -> VectorClock:
@@ -380,6 +396,9 @@ def decode_context(text: str | None, cluster_key: str) -> VectorClock:
 
     if not isinstance(text, str):
         raise bad(f"a context is a str, got {type(text).__name__}")
+    known = _DECODED.get((text, cluster_key))
+    if known is not None:
+        return known
     if len(text) > _MAX_CONTEXT_CHARS:
         raise bad(f"longer than {_MAX_CONTEXT_CHARS} characters")
     m = _CONTEXT_RE.match(text)
@@ -392,6 +411,22 @@ def decode_context(text: str | None, cluster_key: str) -> VectorClock:
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         obj = json.loads(raw.decode("utf-8"))
-        return VectorClock.from_json(obj)
+        clock = VectorClock.from_json(obj)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise bad(f"corrupt payload: {exc}") from None
+    return _remember(_DECODED, (text, cluster_key), clock)
+
+
+# Contexts and clocks are immutable, and a client hands back the context it was given, so both
+# directions are remembered: (clock text, cluster key) -> context, (context, cluster key) ->
+# clock. A context is only remembered once its signature checked. At most _MEMO entries each.
+_ENCODED: dict[tuple[str, str], str] = {}
+_DECODED: dict[tuple[str, str], VectorClock] = {}
+_MEMO = 4096
+
+
+def _remember(memo: dict, key: tuple, value: Any) -> Any:
+    if len(memo) >= _MEMO:
+        memo.clear()
+    memo[key] = value
+    return value

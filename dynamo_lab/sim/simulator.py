@@ -14,6 +14,8 @@ one-way, of any grouping.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import math
 import random
@@ -76,10 +78,13 @@ class Simulator:
 
     def run_until(self, t: float, stop: Optional[Callable[[], bool]] = None) -> bool:
         """Run events up to virtual time ``t`` (or until ``stop()`` is true: returns True)."""
-        while self._queue and self._queue[0][0] <= t:
-            self.step()
-            if stop is not None and stop():
-                return True
+        queue, pop = self._queue, heapq.heappop
+        with _few_full_collections():
+            while queue and queue[0][0] <= t:
+                self.now, _, action = pop(queue)
+                action()
+                if stop is not None and stop():
+                    return True
         if stop is None or not stop():
             self.now = max(self.now, t)
             return False
@@ -146,6 +151,31 @@ class Simulator:
         self.trace.add(self.now, "drop", src, dst, msg, detail=why)
 
 
+#: While the simulator runs, a full collection of the cyclic garbage collector waits for this
+#: many collections of the middle generation (Python's default is 10).
+FULL_COLLECTION_EVERY = 100
+
+
+@contextlib.contextmanager
+def _few_full_collections():
+    """Run with fewer full collections; Python's thresholds are restored afterwards.
+
+    A run keeps everything it traces (about 100,000 events and their messages per 3,000
+    client operations), all of it alive to the end. Python collects its oldest generation
+    each time that generation has grown by a quarter, walking every live object again: a
+    third of a traced run went into those walks. Young collections, which free what a step
+    leaves behind, are unchanged."""
+    before = gc.get_threshold()
+    if before[0] == 0 or before[2] >= FULL_COLLECTION_EVERY:   # disabled, or tuned already
+        yield
+        return
+    gc.set_threshold(before[0], before[1], FULL_COLLECTION_EVERY)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 class NodeHost(Driver):
     """Runs one sans-I/O node inside the simulator (the :class:`~dynamo_lab.runtime.Driver`
     hooks on virtual time and the modelled network). A crash drops the node object (volatile
@@ -157,7 +187,11 @@ class NodeHost(Driver):
         self.name = name
         self.make_node = make_node
         self.skew_s = skew_s
-        self.wire_check = sim.wire_check
+
+    @property
+    def wire_check(self) -> bool:
+        """The simulator's: timers go through the codec whenever its messages do."""
+        return self.sim.wire_check
 
     @property
     def alive(self) -> bool:
