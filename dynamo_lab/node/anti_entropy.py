@@ -105,7 +105,9 @@ class AntiEntropy:
                                         tuple(k for k in keys if k in remote)))
 
     def handle_SyncVersions(self, src, msg: SyncVersions) -> None:
-        """Repair each key sent or asked for; send back the siblings the other side lacks."""
+        """Repair each key sent or asked for. A request (it ``wants`` keys) is answered with
+        the siblings of each key the other side lacks; an answer is not (so a repair can never
+        echo back and forth)."""
         node = self.node
         received = {key: list(versions) for key, versions in msg.items}
         back = []
@@ -117,7 +119,7 @@ class AntiEntropy:
                 node.set_local(key, keep)
                 node.count("ae_keys_repaired")
                 node.note(f"anti-entropy with {src} repaired {key!r}")
-            if send_back and keep:
+            if send_back and keep and msg.wants:
                 back.append((key, tuple(keep)))
         if back:
             node.send(src, SyncVersions(msg.exchange_id, tuple(back), ()))

@@ -11,6 +11,8 @@
 * :func:`cost_curve`, :func:`depth_tradeoff`: hashes exchanged for d differing leaves, and
   depth against cost for 10^5 keys; :func:`spread_rounds`: rounds of pairwise exchange until
   n replicas agree;
+* :func:`diff_rounds`: the exchange between two trees, round by round (what the widget steps
+  through);
 * :class:`RankShapedTree`: a tree whose shape depends on the keys present (broken on purpose).
 """
 
@@ -133,11 +135,12 @@ def fault_workload(parts=None, seed: int = 41, *, steps: int = 30,
                    marks: Optional[list] = None) -> tuple[list[tuple], SimCluster]:
     """The cluster check's workload: 5 nodes, N=3, read repair off (so anti-entropy does the
     repairs), writes and deletes among crashes, a partition, lost messages and one wiped
-    disk; then healing and 40 s of anti-entropy. The log: each step, then what every replica
+    disk, tombstones reaped after 4 s (so keys leave the trees); then healing and 40 s of
+    anti-entropy. The log: each step, then what every replica
     holds of every key."""
     from ...faults import FaultConfig
     cluster = SimCluster(nodes=5, vnodes=4, seed=seed, parts=parts, read_repair=False,
-                         merkle_depth=3)
+                         merkle_depth=3, tombstone_grace_s=4.0)
     rng = random.Random(f"lab4-cluster/{seed}")
     client = cluster.client("alice")
     keys = [f"doc:{i}" for i in range(12)]
@@ -207,6 +210,16 @@ def fault_workload(parts=None, seed: int = 41, *, steps: int = 30,
     STATE.working_on = "healing: 40 s of anti-entropy"
     cluster.run_for(40)
     mark("healing: 40 s of anti-entropy")
+    # With every node up, two deletes whose tombstones are reaped (the keys leave the trees),
+    # then 20 s of anti-entropy over the trees without them.
+    for key in keys[:2]:
+        STATE.working_on = f"healed: delete {key}"
+        op = client.submit_delete(key, context.get(key))
+        cluster.wait(op)
+        log.append((f"healed: delete {key}", op.error is None))
+    STATE.working_on = "healed: the tombstones reaped, 20 s of anti-entropy"
+    cluster.run_for(20)
+    mark("healed: the tombstones reaped, 20 s of anti-entropy")
     for key in keys:
         log.append((f"after healing: what the replicas of {key} hold",
                     {n: _labels(vs) for n, vs in sorted(cluster.replicas(key).items())}))
@@ -337,6 +350,31 @@ def spread_rounds(n: int, *, trials: int = 200, seed: int = 1) -> float:
                     has[i] = has[j] = True
         total += rounds
     return total / trials
+
+
+def diff_rounds(tree_a: Any, tree_b: Any, diff_level: Callable) -> list[dict]:
+    """The exchange between two trees, round by round, with ``diff_level`` (the student's):
+    each round is ``{"level", "compared": [indices], "differing": [indices], "hashes": sent so
+    far}``; the last one's ``keys`` are the keys found at the leaves (if any leaf differs)."""
+    remote = {0: tree_b.node_hash(0, 0)}
+    hashes, rounds = 1, []
+    for level in range(tree_a.depth + 1):
+        differing, _ = diff_level(tree_a, level, remote)
+        rounds.append({"level": level, "compared": sorted(remote), "differing": list(differing),
+                       "hashes": hashes})
+        if not differing:
+            break
+        if level == tree_a.depth:
+            mine, theirs = {}, {}
+            for leaf in differing:
+                mine.update(tree_a.leaf_entries(leaf))
+                theirs.update(tree_b.leaf_entries(leaf))
+            rounds[-1]["keys"] = sorted(k for k in set(mine) | set(theirs)
+                                        if mine.get(k) != theirs.get(k))
+            break
+        remote = {c: tree_b.node_hash(level + 1, c) for i in differing for c in (2 * i, 2 * i + 1)}
+        hashes += len(remote)
+    return rounds
 
 
 # -- broken on purpose -----------------------------------------------------------------------------
