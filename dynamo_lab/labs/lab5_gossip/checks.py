@@ -44,17 +44,17 @@ PARTS = ("merge_views", "gossip_round", "TimeoutDetector")
 #: cells file by ``tests/test_self_check.py``).
 SELF_CHECK = {
     "merge_keeps_the_higher_generation_and_heartbeat":
-        ("check_merge_views", ("merge_views",), {"seed": 5101, "examples": 200}),
+        ("check_merge_views", ("merge_views",), {"seed": 5101, "examples": 150}),
     "my_own_entry_is_raised_only_by_me":
-        ("check_own_entry", ("merge_views",), {"seed": 5102, "examples": 200}),
+        ("check_own_entry", ("merge_views",), {"seed": 5102, "examples": 150}),
     "a_round_raises_my_heartbeat_and_nothing_else":
-        ("check_heartbeat_raised", ("gossip_round",), {"seed": 5103, "examples": 150}),
+        ("check_heartbeat_raised", ("gossip_round",), {"seed": 5103, "examples": 100}),
     "a_round_gossips_with_one_peer_picked_uniformly":
-        ("check_gossip_targets", ("gossip_round",), {"seed": 5104, "examples": 200}),
+        ("check_gossip_targets", ("gossip_round",), {"seed": 5104, "examples": 150}),
     "a_timeout_detector_suspects_after_suspect_after_s":
-        ("check_timeout_detector", ("TimeoutDetector",), {"seed": 5105, "examples": 150}),
+        ("check_timeout_detector", ("TimeoutDetector",), {"seed": 5105, "examples": 120}),
     "phi_grows_with_silence_in_units_of_the_mean_interval":
-        ("check_phi_detector", ("PhiAccrualDetector",), {"seed": 5106, "examples": 150}),
+        ("check_phi_detector", ("PhiAccrualDetector",), {"seed": 5106, "examples": 120}),
     "cluster_with_your_gossip_matches_the_reference":
         ("check_gossip_cluster", PARTS, {"seed": 51}),
 }
@@ -86,16 +86,22 @@ def _clean_state(x: Any) -> Optional[tuple]:
     return (g, hb, status, tuple(tokens))
 
 
-def _clean_view(got: Any, what: str) -> dict:
-    bad = ConfigError(f"your {what} returned {_short(got)}: return a dict {{member: (generation, "
-                      f"heartbeat, status, tokens)}}")
+def _clean_view(got: Any, what: str, *given: Mapping) -> dict:
+    """The student's view, checked (a state that is one of the ``given`` views' own tuples,
+    unchanged, needs no checking)."""
     if not isinstance(got, Mapping):
-        raise bad
+        raise ConfigError(f"your {what} returned {_short(got)}: return a dict {{member: "
+                          f"(generation, heartbeat, status, tokens)}}")
     out = {}
     for n, st in got.items():
+        if any(g.get(n) is st for g in given):
+            out[n] = st
+            continue
         clean = _clean_state(st)
         if not isinstance(n, str) or clean is None:
-            raise bad
+            raise ConfigError(f"your {what} returned {_short(got)}: return a dict {{member: "
+                              f"(generation, heartbeat, status, tokens)}}; {n!r} has "
+                              f"{_short(st)}")
         out[n] = clean
     return out
 
@@ -135,12 +141,22 @@ def student_merge_views(merge_views: Callable, *, _trusted: bool = False) -> Cal
     scope = _scope(_trusted)
 
     def merge(me, local, remote):
+        mine, theirs = student_form(local), student_form(remote)
         with scope():
-            got = merge_views(me, student_form(local), student_form(remote))
-        clean = _clean_view(got, "merge_views")
+            got = merge_views(me, dict(mine), dict(theirs))    # copies: theirs to change
+        clean = _clean_view(got, "merge_views", mine, theirs)
         if me not in clean:
             raise ConfigError(f"your merge_views dropped {me}'s own entry (the node merging)")
-        return {n: _back(n, st, local.get(n), remote.get(n)) for n, st in sorted(clean.items())}
+        out = {}
+        for n, st in sorted(clean.items()):
+            a, b = mine.get(n), theirs.get(n)
+            if a == st and (b != st or local[n].address >= remote[n].address):
+                out[n] = local[n]         # (what the reference keeps on a full tie)
+            elif b == st and a != st:
+                out[n] = remote[n]
+            else:
+                out[n] = _back(n, st, local.get(n), remote.get(n))
+        return out
 
     merge.__name__ = f"student_merge_views({getattr(merge_views, '__name__', '?')})"
     return merge
@@ -156,9 +172,11 @@ def student_gossip_round(gossip_round: Callable, *, _trusted: bool = False) -> C
     def round_(me, view, suspected, seeds, rand):
         with scope():
             got = gossip_round(me, student_form(view), set(suspected), list(seeds), tuple(rand))
+        # (the view is converted again below: the student may have changed the one given)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise ConfigError(f"your gossip_round returned {_short(got)}: return (view, targets)")
-        new_view = _clean_view(got[0], "gossip_round (its view)")
+        given = student_form(view)
+        new_view = _clean_view(got[0], "gossip_round (its view)", given)
         targets = got[1]
         if isinstance(targets, (str, bytes)) or not isinstance(targets, (list, tuple)) \
                 or not all(isinstance(t, str) for t in targets):

@@ -4,9 +4,10 @@ nodes that all know each other (a complete graph), with the student's ``merge_vi
 The news (the *rumour*) is a new state of one member, ``R``: say it joined. It starts at node
 0. A node is informed once its view holds that state; it learns it only through
 ``merge_views`` of a view that carries it. The simulation is fast enough for 10,000 nodes
-because a message that carries nothing new is not simulated: a gossip message holds the
-sender's view of ``R`` (nothing else would change the count), and a push from a node that
-does not know the rumour changes nothing.
+because a message that cannot change the count is not merged: a gossip message holds the
+sender's view of ``R`` (nothing else would change the count), a push from a node that does not
+know the rumour, or to one that knows it, is only counted as sent (rumour mongering, where
+"the peer knew already" matters, merges every contact).
 
 * :func:`spread`: synchronous rounds; in each one every node contacts one peer picked
   uniformly among the n - 1 others. *Push*: the informed nodes send the rumour. *Push-pull*:
@@ -90,7 +91,7 @@ def spread(merge_views: Callable, n: int, seed: int, mode: str = "push",
         if mode == "push":
             for i in informed:
                 t = _peer(rng, i, n)
-                if nodes.tell(i, t):
+                if not nodes.knows(t) and nodes.tell(i, t):
                     new.append(t)
         else:
             knew = [nodes.knows(i) for i in range(n)]
