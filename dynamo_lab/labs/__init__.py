@@ -32,6 +32,7 @@ LAB_IDS = (
     "lab1_consistent_hashing",
     "lab2_vector_clocks",
     "lab3_quorums",
+    "lab4_anti_entropy",
     "lab7_bayou",
 )
 

@@ -30,6 +30,9 @@ LAB = Lab(
         'a-wiped-replica-is-rebuilt-by-your-anti-entropy':
             "a node whose disk was wiped gets back every key it replicates through anti-entropy alone, as fast as with the reference's parts",
     },
+    #: The setup cell's standard-library imports that the answer cells use (the key hash and
+    #: RING_SIZE are always there).
+    sandbox_prelude="import hashlib\nimport json\nimport math\n",
     own_code=OwnCode(
         modules=("dynamo_lab.merkle", "dynamo_lab.node", "dynamo_lab.node.core",
                  "dynamo_lab.node.exchange", "dynamo_lab.node.anti_entropy", "dynamo_lab.cluster"),
