@@ -168,8 +168,9 @@ class _Campaign:
         cl = self.cluster
         # Phase 1: run until the workload has issued every operation and they have all ended.
         deadline = self.sim.now + max(600.0, self.ops * 2.0)
+        # (Newest first: an operation still open is near the end, so the check stops early.)
         self.sim.run_until(deadline, stop=lambda: self.started >= self.ops and all(
-            r.end is not None for r in cl.history.records))
+            r.end is not None for r in reversed(cl.history.records)))
         # Phase 2: heal, restart, clean network, settle.
         self.sim.faults = replace(self.sim.faults, drop=0.0, duplicate=0.0, reorder=0.0)
         cl.settle(settle_s)

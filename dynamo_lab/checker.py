@@ -109,8 +109,11 @@ def check_history(history: History,
     """Run every check. ``replicas`` maps each key to what each of its live replicas holds
     (``cluster.replicas(key)``) after healing and settling."""
     out: list[Violation] = []
-    for key in history.keys():
-        out += check_key_history(key, history.for_key(key), replicas.get(key, {}))
+    by_key: dict[str, list[OpRecord]] = {}
+    for r in history.records:
+        by_key.setdefault(r.key, []).append(r)
+    for key in sorted(by_key):
+        out += check_key_history(key, by_key[key], replicas.get(key, {}))
     return out
 
 
@@ -152,10 +155,20 @@ def check_key_history(key: str, records: list[OpRecord],
 
     acked = [r for r in records if r.kind in ("put", "delete") and r.ok and r.clock is not None]
 
-    def replaced(r: OpRecord) -> bool:
-        # A clock that strictly descends another holds more events: compare only those.
+    # The acknowledged writes no other one replaced (whose clock none strictly descends). Taken
+    # from the largest clocks down: if any write replaces r, one already found maximal does
+    # (descends is transitive), and only a clock with more events can strictly descend r's.
+    top: list[OpRecord] = []
+    replaced_ids: set[int] = set()
+    for r in sorted(acked, key=lambda r: -r.clock._size):
         size = r.clock._size
-        return any(o.clock._size > size and o.clock.descends(r.clock) for o in acked)
+        if any(o.clock._size > size and o.clock.descends(r.clock) for o in top):
+            replaced_ids.add(id(r))
+        else:
+            top.append(r)
+
+    def replaced(r: OpRecord) -> bool:
+        return id(r) in replaced_ids
 
     def kept(r: OpRecord, v: Versioned) -> bool:
         """``v`` is ``r`` itself, or a version that replaced it. Equal clocks with different

@@ -338,10 +338,15 @@ def decode(obj: Any) -> Any:
     return _build(cls, obj)
 
 
+# What json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False) would
+# build at every call, built once.
+_to_json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                                 allow_nan=False).encode
+
+
 def dumps(msg: Any) -> bytes:
     """Encode a message to compact UTF-8 JSON bytes."""
-    return json.dumps(encode(msg), separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _to_json_text(encode(msg)).encode("utf-8")
 
 
 def loads(data: bytes | str) -> Any:
@@ -409,8 +414,8 @@ def _build(cls: type, obj: dict) -> Any:
             kwargs[name] = decoder(obj[name])
         elif required:
             raise ProtocolError(f"{cls.__name__} is missing field {name!r}")
-    extra = set(obj) - names
-    if extra:
+    if len(obj) > len(kwargs) + ("type" in obj):      # only then can a key be unknown
+        extra = set(obj) - names
         raise ProtocolError(f"{cls.__name__} has unknown fields {sorted(extra)}")
     return cls(**kwargs)
 
@@ -465,6 +470,14 @@ def _decoder(tp: Any, where: str):
                 raise ProtocolError(f"{where}: expected an object")
             return _build(MemberState, v)
         return member
+    if tp is str:
+        def text(v):
+            if type(v) is str:
+                return v
+            if not isinstance(v, str):
+                raise ProtocolError(f"{where}: expected str, got {type(v).__name__}")
+            return v
+        return text
     if tp in (str, int, float, bool):
         def primitive(v):
             if tp is float and isinstance(v, int) and not isinstance(v, bool):

@@ -147,11 +147,22 @@ class VectorClock:
                 if i < len(rest):
                     folded[n] = tuple(rest[i:])
             dots = folded
-        nodes = sorted(set(counters) | set(dots))
         set_ = object.__setattr__
-        set_(self, "_counters", {n: counters[n] for n in nodes if n in counters})
-        set_(self, "_dots", {n: dots[n] for n in nodes if n in dots})
-        set_(self, "_stamps", {n: stamps[n] for n in nodes})
+        if not dots:
+            nodes = sorted(counters)
+            # Already in node order with a stamp each (what the operations build): kept as is.
+            if list(counters) != nodes:
+                counters = {n: counters[n] for n in nodes}
+            if list(stamps) != nodes:
+                stamps = {n: stamps[n] for n in nodes}
+            set_(self, "_counters", counters)
+            set_(self, "_dots", {})
+            set_(self, "_stamps", stamps)
+        else:
+            nodes = sorted(set(counters) | set(dots))
+            set_(self, "_counters", {n: counters[n] for n in nodes if n in counters})
+            set_(self, "_dots", {n: dots[n] for n in nodes if n in dots})
+            set_(self, "_stamps", {n: stamps[n] for n in nodes})
         if dots:
             key = tuple((n, counters.get(n, 0), dots.get(n, ())) for n in nodes)
         else:
@@ -367,6 +378,11 @@ class VectorClock:
         stamps: dict[str, float] = {}
         dots: dict[str, list[int]] = {}
         for node, entry in obj.items():
+            if (type(entry) is list and len(entry) == 2 and type(node) is str and node
+                    and type(entry[0]) is int and entry[0] >= 1 and type(entry[1]) is float
+                    and math.isfinite(entry[1])):
+                counters[node], stamps[node] = entry     # the common case, checked inline
+                continue
             _check_node(node)
             if not isinstance(entry, (list, tuple)) or len(entry) not in (2, 3):
                 raise ClientError(f"vector clock entry of node {node!r} must be "

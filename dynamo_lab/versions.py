@@ -99,9 +99,9 @@ def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> Non
     raise InvalidValue(f"{where} is a {t.__name__}, not JSON; {hint}")
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+# json.dumps with these options would build a new encoder at every call; one does for all.
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode
 
 
 def canonical_json(obj: Any) -> str:
@@ -242,10 +242,10 @@ class Versioned:
         if not isinstance(obj, dict):
             raise ClientError(f"a version in JSON is an object with value, clock and deleted; "
                               f"got {type(obj).__name__}")
-        keys = sorted(obj, key=str)
-        if keys not in (["clock", "deleted", "value"], ["clock", "deleted", "value", "write_id"]):
+        if not ("clock" in obj and "deleted" in obj and "value" in obj
+                and (len(obj) == 3 or len(obj) == 4 and "write_id" in obj)):
             raise ClientError(f"a version in JSON has exactly the keys 'clock', 'deleted' and "
-                              f"'value', and optionally 'write_id'; got {keys}")
+                              f"'value', and optionally 'write_id'; got {sorted(obj, key=str)}")
         return cls(obj["value"], VectorClock.from_json(obj["clock"]), obj["deleted"],
                    obj.get("write_id"))
 
