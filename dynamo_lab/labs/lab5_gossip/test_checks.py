@@ -271,6 +271,10 @@ def test_a_join_reaches_all_20_rings_and_its_keys_move_to_the_newcomer():
     assert spread.dropped_by_old > 0
     fig = widgets.draw_who_knows(spread)
     assert fig.axes[0].findobj(lambda a: a.get_gid() == "knows")
+    w = widgets.JoinRoundsWidget(spread)
+    assert w.shown == spread.counts[0] and w.renders == 1
+    w.round_slider.value = len(spread.knows) - 1
+    assert w.shown == 20 and w.renders == 2 and w.error is None
 
 
 def test_zero_hop_views_hold_every_member_and_gossip_grows_as_n_squared():
@@ -291,3 +295,16 @@ def test_the_rounds_and_detector_drawings_carry_their_series():
     rows = detection.compare(RefTimeout, lambda t: RefPhi(t), (2, 4), (1, 2), seeds=(1,))
     fig = widgets.draw_detectors(rows)
     assert {"timeout", "phi"} <= {a.get_gid() for a in fig.axes[0].lines}
+
+
+def test_the_phi_detector_plugs_into_a_cluster_and_suspects_a_crashed_node():
+    from dynamo_lab import SimCluster
+    parts = checks.student_gossip_parts(
+        c_merge_views, failure_detector=checks.student_failure_detector(CPhi, 3.0, 50, 1.0))
+    cluster = SimCluster(nodes=5, seed=2, parts=parts)
+    cluster.run_for(20)
+    assert not cluster.node("A").membership.suspected("B", cluster.now)
+    cluster.crash("B")
+    cluster.run_for(3 * math.log(10) + 3)
+    assert cluster.node("A").membership.suspected("B", cluster.now)
+    assert not cluster.node("A").membership.suspected("C", cluster.now)

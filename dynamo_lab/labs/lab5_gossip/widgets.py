@@ -7,7 +7,8 @@ at, gids on what a test may look for).
   Pittel's log2 n + ln n and the bound the lab holds them to (+2);
 * :func:`draw_zero_hop`: the view's size and gossip bytes per round as n grows;
 * :func:`draw_detectors`: false suspicions per hour against detection time, one curve per
-  detector, one point per setting.
+  detector, one point per setting;
+* :class:`JoinRoundsWidget`: the join's grid, stepped round by round with a slider.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import ipywidgets as W
+
 from ...viz.common import PALETTE, figure_and_ax
+from ...viz.widgets import _FigureWidget
 from .rumours import Rounds, pittel
 
 
-def draw_who_knows(spread, *, ax=None):
+def draw_who_knows(spread, *, upto=None, ax=None):
     """``spread``: a :class:`~.scenarios.JoinSpread`. A grid: one row per node, one column per
-    gossip round, filled once the node has the newcomer in its ring (gid ``knows``)."""
+    gossip round, filled once the node has the newcomer in its ring (gid ``knows``);
+    ``upto``: show the rounds up to that one only (the later columns blank)."""
     fig, ax = figure_and_ax(ax, (6.5, 4.2))
     nodes = spread.nodes
-    grid = [[1.0 if n in knows else 0.0 for knows in spread.knows] for n in nodes]
+    last = len(spread.knows) - 1 if upto is None else max(0, min(upto, len(spread.knows) - 1))
+    grid = [[(1.0 if n in knows else 0.0) if r <= last else 0.15
+             for r, knows in enumerate(spread.knows)] for n in nodes]
     img = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
     img.set_gid("knows")
     ax.set_yticks(range(len(nodes)))
@@ -33,9 +40,33 @@ def draw_who_knows(spread, *, ax=None):
     ax.set_xlabel("gossip round after the join")
     ax.set_ylabel("node")
     ax.set_title(f"Who has {spread.newcomer} in its ring, round by round "
-                 f"({spread.counts[-1]} of {len(nodes)} after {len(spread.knows) - 1} rounds)",
-                 fontsize=10)
+                 f"({spread.counts[last]} of {len(nodes)} after {last} rounds)", fontsize=10)
     return fig
+
+
+class JoinRoundsWidget(_FigureWidget):
+    """:func:`draw_who_knows` with a slider over the rounds (``round_slider``); ``shown``:
+    how many nodes know after the round on the slider."""
+
+    def __init__(self, spread):
+        super().__init__()
+        self.spread = spread
+        self.round_slider = W.IntSlider(value=0, min=0, max=len(spread.knows) - 1,
+                                        description="round", continuous_update=False)
+        self.info = W.HTML()
+        self.round_slider.observe(lambda _c: self.render(), names="value")
+        self.widget = W.VBox([self.round_slider, self.info, self.out])
+        self.render()
+
+    @property
+    def shown(self) -> int:
+        return self.spread.counts[self.round_slider.value]
+
+    def _draw(self):
+        r = self.round_slider.value
+        self.info.value = (f"after round {r}: {self.shown} of {len(self.spread.nodes)} nodes "
+                           f"have {self.spread.newcomer} in their ring")
+        return draw_who_knows(self.spread, upto=r)
 
 
 def draw_rounds(push: Sequence[Rounds], push_pull: Sequence[Rounds] = (), *, ax=None):
