@@ -31,7 +31,8 @@ with the input it was working on instead of hanging the notebook.
 
 Adapters plug a student's part into the reference node, each lab's in its ``checks.py``:
 :func:`student_ring_factory` (Lab 1), :func:`student_versioning` (Lab 2), :func:`student_parts`
-(Lab 3: the quorum core and hinted handoff), :func:`student_gossip_parts` (Lab 5: the view
+(Lab 3: the quorum core and hinted handoff), :func:`student_ae_parts` (Lab 4: the Merkle tree
+and anti-entropy's steps), :func:`student_gossip_parts` (Lab 5: the view
 merge, the gossip round, the failure detector).
 
 The package is the shared harness (:mod:`.failures`, :mod:`.own_code`, :mod:`.harness`); each
