@@ -114,12 +114,16 @@ def canonical_json(obj: Any) -> str:
     """
     _check_json(obj, "value", allow_tuples=True)
     text = _dumps(obj)
+    _utf8(text)
+    return text
+
+
+def _utf8(text: str) -> bytes:
     try:
-        text.encode("utf-8")
+        return text.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidValue("value contains a lone surrogate, which is not valid Unicode text; "
                            "fix the string (e.g. decode its bytes with errors='replace')") from None
-    return text
 
 
 def check_value(value: Any, max_bytes: int = MAX_VALUE_BYTES) -> Any:
@@ -130,7 +134,7 @@ def check_value(value: Any, max_bytes: int = MAX_VALUE_BYTES) -> Any:
     ``max_bytes`` bytes of UTF-8.
     """
     _check_json(value, "value", allow_tuples=False)
-    size = len(canonical_json(value).encode("utf-8"))
+    size = len(_utf8(_dumps(value)))       # (canonical_json would check it all again)
     if size > max_bytes:
         raise InvalidValue(f"value is {size} bytes as JSON; the limit is {max_bytes}. "
                            f"Store less, or split it across several keys")
