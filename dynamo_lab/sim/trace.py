@@ -108,7 +108,7 @@ class Trace:
         self._clocks: dict[str, dict[str, int]] = {}
         self._seq = 0
 
-    def _tick(self, node: str, merge: Optional[dict] = None) -> tuple:
+    def _tick(self, node: str, merge: Optional[Iterable[tuple[str, int]]] = None) -> tuple:
         # Each node's clock is a dict kept in node order (re-sorted only when it learns of a
         # new node), so the timestamp is its items as they are.
         c = self._clocks.get(node)
@@ -116,7 +116,7 @@ class Trace:
             c = self._clocks[node] = {}
         grew = node not in c
         if merge:
-            for k, v in merge.items():
+            for k, v in merge:
                 old = c.get(k)
                 if v > (old or 0):
                     c[k] = v
@@ -132,7 +132,7 @@ class Trace:
         if not self.enabled:
             return None
         self._seq += 1
-        clock = self._tick(node, dict(carried) if carried else None)
+        clock = self._tick(node, carried)   # carried: a sender's timestamp, (node, count) pairs
         self.events.append(TraceEvent(self._seq, time, kind, node, peer, msg, detail, clock))
         if self.limit is not None and len(self.events) > self.limit * 2:
             del self.events[: len(self.events) - self.limit]
