@@ -28,7 +28,7 @@ def frame_html(frame: Frame, previous: Optional[Frame] = None) -> str:
     """One frame as HTML: a table per server (gid-like ``data-`` attributes on rows, so a test
     can find them: ``data-server``, ``data-label``, ``data-committed``, ``data-new``)."""
     parts = [f"<div><b style='font-size:15px'>{html.escape(frame.title)}</b></div>",
-             "<div style='display:flex; flex-wrap:wrap'>"]
+             "<div style='display:flex; flex-wrap:wrap; align-items:flex-start'>"]
     for name, table in frame.tables.items():
         before = set(previous.tables[name].labels()) if previous and name in previous.tables \
             else set()
