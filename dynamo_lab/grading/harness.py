@@ -233,8 +233,12 @@ def with_student_checks(ctx: Context, run: Callable[[], None]) -> Callable[[], N
     return wrapped
 
 
-def start_check(invariant: str, func: str, what: str, seed: Optional[int], *parts: Any) -> Context:
-    ctx = Context(invariant, func, what, seed)
+def start_check(invariant: str, func: str, what: str, seed: Optional[int], *parts: Any,
+                replay: str = "") -> Context:
+    """The context of one check, once each of the student's ``parts`` is found to be their own
+    code (:func:`assert_own_code`). ``replay``: the call that replays it (default: the check
+    called with ``<your WHAT>``)."""
+    ctx = Context(invariant, func, what, seed, replay)
     for part in parts:
         assert_own_code(part, what, invariant=invariant, seed=seed, replay=ctx.replay)
     return ctx

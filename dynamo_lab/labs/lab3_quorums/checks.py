@@ -28,7 +28,6 @@ from ...errors import ConfigError, QuorumError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, start_check,
                                 student_scope, with_student_checks)
-from ...grading.own_code import assert_own_code
 from ...shipping import recipe
 
 __all__ = [
@@ -1016,12 +1015,8 @@ def _same_run(ctx: Context, budget_s: float, run: Callable[[Any], tuple], refere
 
 
 def _cluster_context(invariant: str, func: str, seed: int, parts: Sequence[Any]) -> Context:
-    ctx = Context(invariant, func, "quorum parts", seed,
-                  f"grading.{func}(<your choose_replicas, Quorum, read_repairs, "
-                  f"handoff_tick, handoff_ack>, seed={seed})")
-    for part in parts:
-        assert_own_code(part, "quorum parts", invariant=invariant, seed=seed, replay=ctx.replay)
-    return ctx
+    return start_check(invariant, func, "quorum parts", seed, *parts,
+                       replay=f"grading.{func}(<your {', '.join(PARTS)}>, seed={seed})")
 
 
 def check_quorum_cluster(choose_replicas: Callable, Quorum: Any, read_repairs: Callable,

@@ -18,13 +18,12 @@ The adapters (:func:`bayou_parts`) plug them into every :class:`~dynamo_lab.bayo
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.harness import (Context, differential, hypothesis_run, run_check, start_check,
                                 student_scope)
-from ...grading.own_code import assert_own_code
 from .records import Commit, Write
 
 __all__ = [
@@ -493,12 +492,8 @@ def _campaign_log(parts, seed: int, seeds: int = 4, writes: int = 40) -> list[tu
 
 
 def _cluster_context(invariant: str, func: str, seed: int, parts: Sequence[Any]) -> Context:
-    ctx = Context(invariant, func, "Bayou parts", seed,
-                  f"grading.{func}(<your new_stamp, position, writes_to_send, commit>, "
-                  f"seed={seed})")
-    for part in parts:
-        assert_own_code(part, "Bayou parts", invariant=invariant, seed=seed, replay=ctx.replay)
-    return ctx
+    return start_check(invariant, func, "Bayou parts", seed, *parts,
+                       replay=f"grading.{func}(<your {', '.join(PARTS)}>, seed={seed})")
 
 
 def check_lecture_example(new_stamp: Callable, position: Callable, writes_to_send: Callable,
