@@ -14,7 +14,6 @@ Everything is seeded; each function returns plain figures for the notebook to pr
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 from dataclasses import dataclass

@@ -10,7 +10,6 @@ import bisect
 import pytest
 
 from dynamo_lab import grading
-from dynamo_lab.bayou import Parts
 from dynamo_lab.bayou.campaign import run_campaign
 from dynamo_lab.errors import ConfigError
 from dynamo_lab.grading import GradingFailure
