@@ -33,6 +33,7 @@ LAB_IDS = (
     "lab2_vector_clocks",
     "lab3_quorums",
     "lab4_anti_entropy",
+    "lab5_gossip",
     "lab7_bayou",
 )
 
