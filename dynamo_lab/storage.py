@@ -19,9 +19,13 @@ Hinted replicas (the paper's hinted handoff, section 4.6) are kept apart from th
 data, each tagged with the node it was *intended* for: a hint never shows up in :meth:`get` or
 :meth:`keys`, and the node's own data never shows up in :meth:`hints`.
 
-Both engines store the canonical JSON (``versions.canonical_json``) of ``Versioned.to_json()``, so they accept and return
-exactly the same things: a value that would not survive the wire is rejected by both, and a
-value read back is always a fresh copy the caller may mutate freely. No pickle anywhere.
+The SQLite store keeps the canonical JSON (``versions.canonical_json``) of
+``Versioned.to_json()`` for each key; the memory store keeps the versions themselves (immutable
+but for their values) beside the canonical JSON of each list or object value. Both accept and
+return exactly the same things: a value that would not survive the wire is rejected by both,
+and a value read back is always a fresh copy the caller may mutate freely. Neither validates
+again what a version checked when it was built, unless the value was mutated since. No pickle
+anywhere.
 """
 
 from __future__ import annotations
@@ -117,9 +121,22 @@ def _encode_versions(versions: object) -> str:
     Called before anything is touched, so a bad sibling list never leaves a half-written key.
     """
     _check_versions(versions)
-    # Versioned checked its value when it was built, but a caller may have mutated it since;
-    # canonical_json checks again and names the offending part.
-    return canonical_json([v.to_json() for v in versions])
+    # canonical_json([v.to_json() for v in versions]), written out from the texts each version
+    # and clock made once (sorted keys: clock, deleted, value, write_id). _value_text checks
+    # again a value mutated since its version was built, and names the offending part.
+    text = "[" + ",".join(
+        '{"clock":' + v.clock.json_text()
+        + (',"deleted":true,"value":' if v.deleted else ',"deleted":false,"value":')
+        + (_value_text(v) or v.value_text())
+        + (',"write_id":' + json.dumps(v.write_id, ensure_ascii=False) if v.write_id is not None
+           else "") + "}"
+        for v in versions) + "]"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue("a version contains a lone surrogate, which is not valid Unicode "
+                           "text") from None
+    return text
 
 
 def _decode_versions(text: str) -> list[Versioned]:

@@ -166,7 +166,7 @@ def _few_full_collections():
     third of a traced run went into those walks. Young collections, which free what a step
     leaves behind, are unchanged."""
     before = gc.get_threshold()
-    if before[0] == 0 or before[2] >= FULL_COLLECTION_EVERY:   # disabled, or tuned already
+    if before[2] >= FULL_COLLECTION_EVERY:        # tuned already (or a run inside a run)
         yield
         return
     gc.set_threshold(before[0], before[1], FULL_COLLECTION_EVERY)
