@@ -298,7 +298,9 @@ def _ref_diff(a, b):
 
 
 def reference_repair_key(mine, theirs, siblings):
-    return list(siblings), set(siblings) != set(theirs)
+    """The reference's :func:`~dynamo_lab.node.exchange.repair_key` on labels."""
+    keep = list(siblings)
+    return keep, sorted(set(keep)) != sorted(set(theirs))
 
 
 def reference_parts_in_student_form():

@@ -380,12 +380,12 @@ def diff_rounds(tree_a: Any, tree_b: Any, diff_level: Callable) -> list[dict]:
 # -- broken on purpose -----------------------------------------------------------------------------
 
 def _leaf_hash(entries: dict) -> str:
-    pairs = [[k, entries[k]] for k in sorted(entries)]
-    return hashlib.sha256(json.dumps(pairs, separators=(",", ":")).encode()).hexdigest()
+    text = json.dumps(sorted([k, v] for k, v in entries.items()), separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _inner_hash(left: str, right: str) -> str:
-    return hashlib.sha256(bytes.fromhex(left) + bytes.fromhex(right)).hexdigest()
+    return hashlib.sha256(bytes.fromhex(left + right)).hexdigest()
 
 
 class RankShapedTree:
