@@ -73,12 +73,30 @@ def report(label: str, done: int, wall: float, lat: list[float]) -> float:
     return rate
 
 
-def run_load(addresses: list[str]) -> dict[str, float]:
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(addresses: list[str], pids: list[int] = ()) -> dict[str, float]:
+    """Puts, then gets; the rate of each (and, given the servers' ``pids``, their CPU per
+    request as ``cpu_<kind>_ms``)."""
     keys = [f"bench:{i}" for i in range(OPS)]    # one blind write per key: no sibling growth
     rates = {}
+    measure_cpu = bool(pids) and os.path.exists("/proc/self/stat")
     for kind in ("put", "get"):
+        c0 = cpu_s(pids) if measure_cpu else 0.0
         done, wall, lat = asyncio.run(closed_loop(addresses, kind, keys))
         rates[kind] = report(kind, done, wall, lat)
+        if measure_cpu and done:
+            rates[f"cpu_{kind}_ms"] = (cpu_s(pids) - c0) / done * 1000
+            print(f"         CPU of the {len(pids)} server processes: "
+                  f"{rates[f'cpu_{kind}_ms']:.2f} ms per {kind}")
     return rates
 
 
@@ -127,7 +145,7 @@ def echo_ceiling() -> dict[str, float]:
                               text=True) for _ in range(NODES)]
     try:
         addresses = [f"127.0.0.1:{int(p.stdout.readline())}" for p in procs]
-        return run_load(addresses)
+        return run_load(addresses, [p.pid for p in procs])
     finally:
         for p in procs:
             p.kill()
@@ -141,11 +159,19 @@ def main() -> None:
           f"per phase, on {os.cpu_count()} CPU(s)")
     print(f"  5-node (3,2,2) TcpCluster on loopback (SQLite, synchronous=FULL):")
     with TcpCluster(nodes=NODES, n=3, r=2, w=2, seed=1, log_level="WARNING") as cluster:
-        dynamo = run_load([cluster.http_address(n) for n in cluster.nodes])
+        dynamo = run_load([cluster.http_address(n) for n in cluster.nodes],
+                          [p.pid for p in cluster._procs.values()])
     print(f"  ceiling: minimal asyncio HTTP echo servers, {NODES} processes, same load:")
     echo = echo_ceiling()
     print(f"  cluster / ceiling: puts {dynamo['put'] / echo['put']:.1%}, "
           f"gets {dynamo['get'] / echo['get']:.1%}")
+    print(f"  issue 12's row (measured | target): TCP {NODES} nodes, {CLIENTS} closed-loop "
+          f"clients: puts {dynamo['put']:,.0f}/s ({dynamo['put'] / echo['put']:.0%} of the "
+          f"echo ceiling), gets {dynamo['get']:,.0f}/s ({dynamo['get'] / echo['get']:.0%}) | "
+          f">= {TARGET_PUTS:,}/s and >= {TARGET_GETS:,}/s, durable before the ack")
+
+
+TARGET_PUTS, TARGET_GETS = 3_000, 4_000     # issue 12
 
 
 if __name__ == "__main__":

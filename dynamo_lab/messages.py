@@ -320,8 +320,10 @@ def encode(msg: Any) -> dict:
     if name not in MESSAGE_TYPES and name not in TIMER_TYPES:
         raise TypeError(f"{name} is not a dynamo-lab message")
     out = {"type": name}
+    plain = _PLAIN_TYPES
     for field in _field_names(type(msg)):
-        out[field] = _to_wire(getattr(msg, field))
+        v = getattr(msg, field)
+        out[field] = v if type(v) in plain else _to_wire(v)
     return out
 
 
@@ -364,10 +366,11 @@ def round_trip(msg: Any) -> Any:
 
 
 _PLAIN = (str, int, float, bool, type(None), list, dict)
+_PLAIN_TYPES = frozenset(_PLAIN)
 
 
 def _to_wire(v: Any) -> Any:
-    if type(v) in _PLAIN:
+    if type(v) in _PLAIN_TYPES:
         return v
     if isinstance(v, (VectorClock, Versioned, KeyRange)):
         return v.to_json()
@@ -376,7 +379,7 @@ def _to_wire(v: Any) -> Any:
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return encode(v)
     if isinstance(v, tuple):
-        return [_to_wire(x) for x in v]
+        return [x if type(x) in _PLAIN_TYPES else _to_wire(x) for x in v]
     return v
 
 
@@ -443,7 +446,7 @@ def _decoder(tp: Any, where: str):
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             item = _decoder(args[0], where)
-            return lambda v: tuple(item(x) for x in _list(v, where))
+            return lambda v: tuple([item(x) for x in _list(v, where)])
         if not args:
             return lambda v: tuple(_freeze(x) for x in _list(v, where))
         items = [_decoder(a, where) for a in args]
