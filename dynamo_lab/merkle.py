@@ -25,8 +25,10 @@ Updates are incremental: :meth:`MerkleTree.update` changes one bucket and marks 
 the next read of a hash recomputes only the dirty leaves and their paths to the root.
 
 The level-by-level steps (:func:`child_hashes`, :func:`differing_children`, :func:`diff_entries`)
-are what the anti-entropy part of the node sends over messages; :func:`merkle_diff` runs the same
-steps between two local trees.
+are what one side of an exchange computes; :func:`merkle_diff` runs them between two local
+trees. The node's anti-entropy asks :mod:`dynamo_lab.node.exchange` (``diff_level``,
+``differing_keys``: the same steps, on any tree with this class's ``node_hash``,
+``leaf_entries`` and ``depth``), so that Lab 4 can swap in a student's tree and diff.
 """
 
 from __future__ import annotations

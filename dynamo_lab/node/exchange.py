@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ..merkle import diff_entries, differing_children
 from .common import versions_digest
 
 
@@ -36,9 +37,12 @@ def diff_level(tree: Any, level: int, remote_hashes: Mapping[int, str]) -> tuple
       and nothing for the nodes that agree, so the walk stops there. At the leaves
       (``level == tree.depth``), the entries of the differing leaves, ``{key: digest}``.
 
-    Nothing differs: ``([], {})``, and the exchange is over.
+    Nothing differs: ``([], {})``, and the exchange is over. Reads ``tree`` only through
+    ``node_hash``, ``leaf_entries`` and ``depth``. (Here, a remote hash that is not a str, or
+    an index that is no node, raises :class:`~dynamo_lab.errors.ClientError`, so the node
+    refuses the message.)
     """
-    differing = sorted(i for i, h in remote_hashes.items() if tree.node_hash(level, i) != h)
+    differing = differing_children(tree, level, remote_hashes)
     reply: dict = {}
     for i in differing:
         if level == tree.depth:
@@ -53,7 +57,7 @@ def differing_keys(mine: Mapping[str, str], theirs: Mapping[str, str]) -> list[s
     """The keys to repair: ``mine`` and ``theirs`` are both sides' ``{key: digest}`` entries of
     the differing leaves. Returns, sorted, every key held by one side only or by both with
     different digests (equal digests, equal versions); nothing else."""
-    return sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    return diff_entries(mine, theirs)
 
 
 def repair_key(mine: Sequence[Any], theirs: Sequence[Any],

@@ -19,13 +19,12 @@ reference node through :class:`~dynamo_lab.Parts`; :func:`student_parts` plugs t
 from __future__ import annotations
 
 import contextlib
-import random
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, start_check,
-                                student_scope, with_student_checks)
+                                student_scope)
 from ...grading.own_code import assert_own_code
 from ...shipping import recipe
 
@@ -132,7 +131,7 @@ def student_merkle_tree(tree_class: Any, *, _trusted: bool = False) -> Callable:
     return make
 
 
-def _clean_level(got: Any, level: int, depth: Optional[int], remote: Mapping) -> tuple[list, dict]:
+def _clean_level(got: Any, level: int, remote: Mapping) -> tuple[list, dict]:
     """The student's ``(differing, reply)`` as clean data, or ConfigError."""
     ok = isinstance(got, (tuple, list)) and len(got) == 2
     differing, reply = got if ok else (None, None)
@@ -158,7 +157,7 @@ def student_diff_level(diff_level: Callable, *, _trusted: bool = False) -> Calla
         remote = dict(remote_hashes)
         with scope():
             got = diff_level(inner, level, remote)
-        return _clean_level(got, level, getattr(tree, "depth", None), remote)
+        return _clean_level(got, level, remote)
 
     step.__name__ = f"student_diff_level({_name(diff_level)})"
     return step
