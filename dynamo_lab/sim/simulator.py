@@ -153,7 +153,7 @@ class Simulator:
 
 #: While the simulator runs, a full collection of the cyclic garbage collector waits for this
 #: many collections of the middle generation (Python's default is 10).
-FULL_COLLECTION_EVERY = 100
+FULL_COLLECTION_EVERY = 1000
 
 
 @contextlib.contextmanager
