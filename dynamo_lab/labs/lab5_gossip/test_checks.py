@@ -214,6 +214,26 @@ def test_push_rounds_stay_within_pittel_plus_two_and_push_pull_is_faster():
         assert b.mean < a.mean, (a.n, str(a), str(b))
 
 
+def test_push_with_the_students_round_picking_peers_follows_the_same_law():
+    mine = rumours.rounds_to_all(c_merge_views, (10, 40), lambda n: 4, gossip_round=c_gossip_round)
+    ref = rumours.rounds_to_all(c_merge_views, (10, 40), lambda n: 4,
+                                gossip_round=checks.reference_gossip_round)
+    assert [r.rounds for r in mine] == [r.rounds for r in ref]
+    for r in rumours.rounds_to_all(c_merge_views, (10, 100), lambda n: 30,
+                                   gossip_round=c_gossip_round):
+        assert rumours.pittel(r.n) - 1 <= r.mean <= rumours.pittel(r.n) + 2, (r.n, str(r))
+
+
+def test_a_merge_that_ranks_heartbeats_first_never_spreads_a_restart():
+    def heartbeat_first(me, local, remote):
+        out = dict(local)
+        for n, s in remote.items():
+            if n != me and (n not in out or (s[1], s[0]) > (out[n][1], out[n][0])):
+                out[n] = s
+        return out
+    assert rumours.spread(heartbeat_first, 20, seed=1, max_rounds=10) == [1] * 11
+
+
 def test_a_spread_counts_every_node_once_and_ends_when_all_know():
     counts = rumours.spread(c_merge_views, 50, seed=1)
     assert counts[0] == 1 and counts[-1] == 50
