@@ -77,9 +77,14 @@ def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> Non
             raise InvalidValue(f"{where} is {obj!r}, which JSON cannot represent; "
                                f"use null or a finite number")
         return
+    # Items of the plain scalar types are passed over inline: a call (and the name of where
+    # it is) per item made long carts cost more to check than to encode.
     if t is list or (t is tuple and allow_tuples):
         for i, item in enumerate(obj):
-            _check_json(item, f"{where}[{i}]", allow_tuples, depth + 1)
+            ti = type(item)
+            if (ti is not str and ti is not int and ti is not bool and item is not None
+                    or depth >= MAX_DEPTH):
+                _check_json(item, f"{where}[{i}]", allow_tuples, depth + 1)
         return
     if t is dict:
         for k in obj:
@@ -87,7 +92,11 @@ def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> Non
                 raise InvalidValue(f"{where} has the key {k!r} of type {type(k).__name__}; "
                                    f"JSON object keys are strings: use str({k!r})")
         for k in sorted(obj):
-            _check_json(obj[k], f"{where}[{k!r}]", allow_tuples, depth + 1)
+            item = obj[k]
+            ti = type(item)
+            if (ti is not str and ti is not int and ti is not bool and item is not None
+                    or depth >= MAX_DEPTH):
+                _check_json(item, f"{where}[{k!r}]", allow_tuples, depth + 1)
         return
     hint = {
         set: "JSON has no sets: use a sorted list",
