@@ -60,6 +60,10 @@ _CONTEXT_HELP = ("pass the context returned by get() on this cluster, "
 # JSON values
 # ---------------------------------------------------------------------------------------------
 
+_SCALARS = frozenset({str, int, bool, type(None)})     # JSON whatever their value
+_STR = frozenset({str})
+
+
 def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> None:
     """Raise :class:`InvalidValue` naming the first part of ``obj`` that is not plain JSON.
 
@@ -80,6 +84,8 @@ def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> Non
     # Items of the plain scalar types are passed over inline: a call (and the name of where
     # it is) per item made long carts cost more to check than to encode.
     if t is list or (t is tuple and allow_tuples):
+        if depth < MAX_DEPTH and _SCALARS.issuperset(map(type, obj)):
+            return                          # nothing but str, int, bool and null: all JSON
         for i, item in enumerate(obj):
             ti = type(item)
             if (ti is not str and ti is not int and ti is not bool and item is not None
@@ -87,10 +93,13 @@ def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> Non
                 _check_json(item, f"{where}[{i}]", allow_tuples, depth + 1)
         return
     if t is dict:
-        for k in obj:
-            if type(k) is not str:
-                raise InvalidValue(f"{where} has the key {k!r} of type {type(k).__name__}; "
-                                   f"JSON object keys are strings: use str({k!r})")
+        if not _STR.issuperset(map(type, obj)):
+            for k in obj:
+                if type(k) is not str:
+                    raise InvalidValue(f"{where} has the key {k!r} of type {type(k).__name__}; "
+                                       f"JSON object keys are strings: use str({k!r})")
+        if depth < MAX_DEPTH and _SCALARS.issuperset(map(type, obj.values())):
+            return
         for k in sorted(obj):
             item = obj[k]
             ti = type(item)
