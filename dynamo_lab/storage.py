@@ -41,6 +41,7 @@ from typing import Any, Iterator, Sequence
 from .errors import ClientError, DynamoError, InvalidValue
 from .hashing import check_key
 from .versions import Versioned, canonical_json
+from .versions import _dumps as _canonical     # canonical_json's text, without its checks
 
 __all__ = [
     "Hint", "Store", "MemoryStore", "SqliteStore",
@@ -128,8 +129,7 @@ def _encode_versions(versions: object) -> str:
         '{"clock":' + v.clock.json_text()
         + (',"deleted":true,"value":' if v.deleted else ',"deleted":false,"value":')
         + (_value_text(v) or v.value_text())
-        + (',"write_id":' + json.dumps(v.write_id, ensure_ascii=False) if v.write_id is not None
-           else "") + "}"
+        + (',"write_id":' + _canonical(v.write_id) if v.write_id is not None else "") + "}"
         for v in versions) + "]"
     try:
         text.encode("utf-8")
@@ -153,8 +153,7 @@ def _value_text(v: Versioned) -> str | None:
     if type(v.value) in _IMMUTABLE:
         return None      # checked when v was built, and it cannot have changed since
     try:
-        text = json.dumps(v.value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+        text = _canonical(v.value)       # raises for most non-JSON; checked properly below
     except (TypeError, ValueError, RecursionError):
         text = None
     if text != v.value_text():
