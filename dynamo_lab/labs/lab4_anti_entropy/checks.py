@@ -25,7 +25,6 @@ from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, start_check,
                                 student_scope)
-from ...grading.own_code import assert_own_code
 from ...shipping import recipe
 
 __all__ = [
@@ -717,13 +716,9 @@ def check_repair_sends(repair_key: Callable, *, seed: int = 4108, examples: int 
 # -- D: inside a cluster ---------------------------------------------------------------------------
 
 def _cluster_context(invariant: str, func: str, seed: int, parts: Sequence[Any]) -> Context:
-    ctx = Context(invariant, func, "anti-entropy parts", seed,
-                  f"grading.{func}(<your MerkleTree, diff_level, differing_keys, repair_key>, "
-                  f"seed={seed})")
-    for part in parts:
-        assert_own_code(part, "anti-entropy parts", invariant=invariant, seed=seed,
-                        replay=ctx.replay)
-    return ctx
+    return start_check(invariant, func, "anti-entropy parts", seed, *parts,
+                       replay=f"grading.{func}(<your MerkleTree, diff_level, differing_keys, "
+                              f"repair_key>, seed={seed})")
 
 
 def _same_run(ctx, budget_s, run, reference, student, setting) -> None:
