@@ -244,6 +244,39 @@ def start_check(invariant: str, func: str, what: str, seed: Optional[int], *part
     return ctx
 
 
+def same_trace(ctx: Context, budget_s: float, run: Callable[[Any], tuple], reference: Any,
+               student: Any, setting: str, *,
+               differs: str = "another message, to another node, another answer, or at "
+                              "another moment") -> None:
+    """The differential check with the trace: ``run(parts)`` gives (what clients were told,
+    step by step; the trace's lines; marks: how many lines there were when each step ended),
+    with the reference's ``parts``, then with the student's. The first trace line that differs
+    is reported (it is closest to the cause), with the step it belongs to and what the nodes
+    may have done instead (``differs``); then what the clients were told."""
+    def body():
+        want, want_lines, marks = run(reference)
+        try:
+            got, got_lines, _ = run(student)
+        except (Abort, StudentTimeout):
+            raise
+        except Exception as exc:
+            raise Mismatch(f"{setting}; at {STATE.working_on}",
+                           Expected("the cluster runs"), describe_exc(exc)) from None
+        for i, (w, g) in enumerate(zip(want_lines, got_lines)):
+            if w != g:
+                during = next((step for end, step in marks if end > i), "the end")
+                raise Mismatch(f"{setting}; trace line {i + 1}, during {during}", Expected(w),
+                               Expected(g), f"your parts made the nodes do something else here "
+                               f"({differs}); the line before: "
+                               + (want_lines[i - 1] if i else "none"))
+        if len(want_lines) != len(got_lines):
+            raise Mismatch(f"{setting}; the trace", Expected(f"{len(want_lines)} lines"),
+                           Expected(f"{len(got_lines)} lines"))
+        compare_logs(want, got, setting)
+
+    run_check(ctx, budget_s, with_student_checks(ctx, body))
+
+
 def differential(ctx: Context, budget_s: float, run: Callable[[Any], list], reference: Any,
                  student: Any, setting: str, what_runs: str) -> None:
     """The differential check: ``run(parts)`` with the reference's ``parts``, then with the

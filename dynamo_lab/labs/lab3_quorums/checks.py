@@ -26,8 +26,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from ...errors import ConfigError, QuorumError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
-from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, start_check,
-                                student_scope, with_student_checks)
+from ...grading.labels import Labels, sample_versions, version_label
+from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, same_trace,
+                                start_check, student_scope)
 from ...shipping import recipe
 
 __all__ = [
@@ -125,36 +126,6 @@ def _decision_or_fail(x: Any, what: str) -> tuple:
 
 
 # -- versions as the student sees them --------------------------------------------------------
-
-def version_label(version) -> str:
-    """How Lab 3 names a version to the student's read repair: its value (JSON) or
-    ``<tombstone>``, then ``@`` and its clock: ``'["book", "pen"]@[(A,2)]'``."""
-    from ...versions import canonical_json
-    what = "<tombstone>" if version.deleted else canonical_json(version.value)
-    return f"{what}@{version.clock}"
-
-
-class _Labels:
-    """Labels for the versions of one read repair, unique per version (a label two versions
-    would share gets the second one's write id)."""
-
-    def __init__(self):
-        self.by_digest: dict[str, str] = {}
-        self.used: dict[str, str] = {}
-
-    def of(self, versions: Iterable) -> list[str]:
-        out = []
-        for v in versions:
-            label = self.by_digest.get(v.digest())
-            if label is None:
-                label = version_label(v)
-                if label in self.used:
-                    label = f"{label} (write {v.write_id or len(self.used)})"
-                self.by_digest[v.digest()] = label
-                self.used[label] = v.digest()
-            out.append(label)
-        return out
-
 
 # -- adapters -------------------------------------------------------------------------------------
 
@@ -278,7 +249,7 @@ def student_read_repair(read_repairs: Callable, *, _trusted: bool = False) -> Ca
 
     def repairs(replies, primaries, targets, reconcile):
         merged = reconcile(v for vs in replies.values() for v in vs)
-        labels = _Labels()
+        labels = Labels()
         siblings = labels.of(merged)
         shown = {r: labels.of(vs) for r, vs in sorted(replies.items())}
         with scope():
@@ -657,20 +628,9 @@ def check_failed_write(Quorum: Any, *, seed: int = 3105, examples: int = 150,
 
 # -- C: read repair -------------------------------------------------------------------------------
 
-def _version_pool():
-    from ...vclock import VectorClock
-    from ...versions import Versioned
-    return [Versioned(["book"], VectorClock({"A": 1})),
-            Versioned(["book", "pen"], VectorClock({"A": 2})),
-            Versioned(["book", "mug"], VectorClock({"A": 1, "B": 1})),
-            Versioned(None, VectorClock({"A": 2, "B": 1}), deleted=True),
-            Versioned(["lamp"], VectorClock({"C": 1})),
-            Versioned(["book", "mug", "tea"], VectorClock({"A": 1, "B": 2}))]
-
-
 def _repair_strategy():
     from hypothesis import strategies as st
-    pool = _version_pool()
+    pool = sample_versions()
 
     @st.composite
     def case(draw):
@@ -706,7 +666,7 @@ def check_read_repair(read_repairs: Callable, *, seed: int = 3106, examples: int
     def body(case):
         replies, primaries, targets = case
         merged, want = reference(replies, primaries, targets, reconcile)
-        labels = _Labels()
+        labels = Labels()
         siblings = labels.of(merged)
         shown = {r: labels.of(vs) for r, vs in sorted(replies.items())}
         text = (f"replies={shown!r}, primaries={primaries!r}, targets={targets!r}, "
@@ -980,40 +940,6 @@ def _quorum_cluster_log(parts, seed: int, steps: int = 40) -> tuple[list[tuple],
     return log, lines + strict.sim.trace.lines(), marks
 
 
-def _same_run(ctx: Context, budget_s: float, run: Callable[[Any], tuple], reference: Any,
-              student: Any, setting: str) -> None:
-    """The differential check with the trace: ``run(parts)`` gives (what clients were told,
-    step by step; the trace's lines; marks: how many lines there were when each step ended).
-    The first trace line that differs is reported (it is closest to the cause), with the step
-    it belongs to; then what the clients were told."""
-    from ...grading.failures import Abort, StudentTimeout
-    from ...grading.harness import compare_logs
-
-    def body():
-        want, want_lines, marks = run(reference)
-        try:
-            got, got_lines, _ = run(student)
-        except (Abort, StudentTimeout):
-            raise
-        except Exception as exc:
-            raise Mismatch(f"{setting}; at {STATE.working_on}",
-                           Expected("the cluster runs"), describe_exc(exc)) from None
-        for i, (w, g) in enumerate(zip(want_lines, got_lines)):
-            if w != g:
-                during = next((step for end, step in marks if end > i), "the end")
-                raise Mismatch(f"{setting}; trace line {i + 1}, during {during}", Expected(w),
-                               Expected(g), "your parts made the nodes do something else here "
-                               "(another message, to another node, another answer, or at "
-                               "another moment); the line before: " +
-                               (want_lines[i - 1] if i else "none"))
-        if len(want_lines) != len(got_lines):
-            raise Mismatch(f"{setting}; the trace", Expected(f"{len(want_lines)} lines"),
-                           Expected(f"{len(got_lines)} lines"))
-        compare_logs(want, got, setting)
-
-    run_check(ctx, budget_s, with_student_checks(ctx, body))
-
-
 def _cluster_context(invariant: str, func: str, seed: int, parts: Sequence[Any]) -> Context:
     return start_check(invariant, func, "quorum parts", seed, *parts,
                        replay=f"grading.{func}(<your {', '.join(PARTS)}>, seed={seed})")
@@ -1030,7 +956,7 @@ def check_quorum_cluster(choose_replicas: Callable, Quorum: Any, read_repairs: C
     ctx = _cluster_context("cluster-with-your-quorum-parts-matches-the-reference",
                            "check_quorum_cluster", seed, parts)
     from ...node import Parts
-    _same_run(ctx, budget_s, lambda p: _quorum_cluster_log(p, seed), Parts(),
+    same_trace(ctx, budget_s, lambda p: _quorum_cluster_log(p, seed), Parts(),
               student_parts(*parts), f"6 nodes, N=3, R=W=2, crashes, partitions and lost "
                                      f"messages, then strict quorum; seed={seed}")
 
@@ -1053,5 +979,5 @@ def check_sloppy_quorum_story(choose_replicas: Callable, Quorum: Any, read_repai
     ctx = _cluster_context("the-seeds-sloppy-quorum-story-with-your-parts",
                            "check_sloppy_quorum_story", seed, parts)
     from ...node import Parts
-    _same_run(ctx, budget_s, lambda p: _story_log(p, seed), Parts(), student_parts(*parts),
+    same_trace(ctx, budget_s, lambda p: _story_log(p, seed), Parts(), student_parts(*parts),
               f"the lecture's example: A..F, C and D down, E and F standing in; seed={seed}")

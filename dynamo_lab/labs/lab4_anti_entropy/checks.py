@@ -10,7 +10,7 @@ The student's parts are plain data in and out (so that they cross the grading sa
   ``merkle_diff(a, b)`` -> ``{"keys": [...], "hashes": int, "rounds": int}`` on the
   student's own trees; ``differing_keys(mine, theirs)`` -> sorted keys;
 * ``repair_key(mine, theirs, siblings)`` -> ``(keep, send_back)``, versions as *labels*
-  (:func:`~dynamo_lab.labs.lab3_quorums.checks.version_label`).
+  (:func:`~dynamo_lab.grading.labels.version_label`).
 
 The adapters (``student_*``, all :func:`~dynamo_lab.shipping.recipe`) plug them into the
 reference node through :class:`~dynamo_lab.Parts`; :func:`student_parts` plugs them all.
@@ -23,8 +23,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
-from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, start_check,
-                                student_scope)
+from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, same_trace,
+                                start_check, student_scope)
+from ...grading.labels import Labels, sample_versions
 from ...shipping import recipe
 
 __all__ = [
@@ -186,23 +187,9 @@ def student_differing_keys(differing_keys: Callable, *, _trusted: bool = False) 
 def labels_of(*groups: Iterable) -> tuple[dict, list[list[str]]]:
     """Labels for the versions of one repair, unique per version: (label -> version, each
     group as labels)."""
-    from ..lab3_quorums.checks import version_label
-    by_digest: dict[str, str] = {}
-    versions: dict[str, Any] = {}
-    out = []
-    for group in groups:
-        shown = []
-        for v in group:
-            label = by_digest.get(v.digest())
-            if label is None:
-                label = version_label(v)
-                if label in versions:
-                    label = f"{label} (write {v.write_id or len(versions)})"
-                by_digest[v.digest()] = label
-                versions[label] = v
-            shown.append(label)
-        out.append(shown)
-    return versions, out
+    labels = Labels()
+    shown = [labels.of(group) for group in groups]
+    return labels.versions, shown
 
 
 @recipe
@@ -642,8 +629,7 @@ def check_differing_keys(differing_keys: Callable, *, seed: int = 4106, examples
 
 def _repair_strategy():
     from hypothesis import strategies as st
-    from ..lab3_quorums.checks import _version_pool
-    pool = _version_pool()
+    pool = sample_versions()
 
     @st.composite
     def case(draw):
@@ -721,11 +707,6 @@ def _cluster_context(invariant: str, func: str, seed: int, parts: Sequence[Any])
                               f"repair_key>, seed={seed})")
 
 
-def _same_run(ctx, budget_s, run, reference, student, setting) -> None:
-    from ..lab3_quorums.checks import _same_run as same_run
-    same_run(ctx, budget_s, run, reference, student, setting)
-
-
 def _cluster_log(parts, seed: int):
     from .scenarios import fault_workload
     marks: list = []
@@ -744,7 +725,7 @@ def check_anti_entropy_cluster(MerkleTree: Any, diff_level: Callable, differing_
     ctx = _cluster_context("cluster-with-your-anti-entropy-parts-matches-the-reference",
                            "check_anti_entropy_cluster", seed, parts)
     from ...node import Parts
-    _same_run(ctx, budget_s, lambda p: _cluster_log(p, seed), Parts(), student_ae_parts(*parts),
+    same_trace(ctx, budget_s, lambda p: _cluster_log(p, seed), Parts(), student_ae_parts(*parts),
               f"5 nodes, N=3, read repair off, writes, crashes, a partition, lost messages and "
               f"a wiped disk; seed={seed}")
 
@@ -769,5 +750,5 @@ def check_wipe_story(MerkleTree: Any, diff_level: Callable, differing_keys: Call
     ctx = _cluster_context("a-wiped-replica-is-rebuilt-by-your-anti-entropy",
                            "check_wipe_story", seed, parts)
     from ...node import Parts
-    _same_run(ctx, budget_s, lambda p: _wipe_log(p, seed), Parts(), student_ae_parts(*parts),
+    same_trace(ctx, budget_s, lambda p: _wipe_log(p, seed), Parts(), student_ae_parts(*parts),
               f"5 nodes, N=3, C's disk wiped, hinted handoff and read repair off; seed={seed}")

@@ -37,7 +37,7 @@ WIPE_NODES, WIPE_VNODES, WIPE_DEPTH, WIPED = 5, 4, 4, "C"
 
 
 def _labels(versions) -> list[str]:
-    from ..lab3_quorums.checks import version_label
+    from ...grading.labels import version_label
     return sorted(version_label(v) for v in versions)
 
 

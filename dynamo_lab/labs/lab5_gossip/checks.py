@@ -25,9 +25,8 @@ from typing import Any, Callable, Mapping, Optional
 
 from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
-from ...grading.harness import (Context, compare_logs, describe_exc, hypothesis_run, run_check,
-                                start_check, student_scope, with_student_checks)
-from ...grading.own_code import assert_own_code
+from ...grading.harness import (describe_exc, hypothesis_run, run_check, same_trace,
+                                start_check, student_scope)
 from ...shipping import recipe
 
 __all__ = [
@@ -321,7 +320,6 @@ def check_merge_views(merge_views: Callable, *, seed: int = 5101, examples: int 
     """Invariant ``merge-keeps-the-higher-generation-and-heartbeat``: on generated views, every
     member other than ``me`` ends as the reference's merge has it."""
     __tracebackhide__ = True
-    from hypothesis import strategies as st
     ctx = start_check("merge-keeps-the-higher-generation-and-heartbeat", "check_merge_views",
                       "merge_views", seed, merge_views)
 
@@ -663,36 +661,6 @@ def gossip_cluster_log(parts, seed: int, steps: int = 24) -> tuple[list[tuple], 
     return log, lines, marks
 
 
-def _same_run(ctx: Context, budget_s: float, run: Callable[[Any], tuple], reference: Any,
-              student: Any, setting: str) -> None:
-    """The reference's run, then the student's: the first trace line that differs (with the
-    step it belongs to), then the steps' logs."""
-    from ...grading.failures import Abort, StudentTimeout
-
-    def body():
-        want, want_lines, marks = run(reference)
-        try:
-            got, got_lines, _ = run(student)
-        except (Abort, StudentTimeout):
-            raise
-        except Exception as exc:
-            raise Mismatch(f"{setting}; at {STATE.working_on}",
-                           Expected("the cluster runs"), describe_exc(exc)) from None
-        for i, (w, g) in enumerate(zip(want_lines, got_lines)):
-            if w != g:
-                during = next((step for end, step in marks if end > i), "the end")
-                raise Mismatch(f"{setting}; trace line {i + 1}, during {during}", Expected(w),
-                               Expected(g), "your parts made the nodes do something else here "
-                               "(gossip to another node, another view, a suspicion at another "
-                               "moment); the line before: " + (want_lines[i - 1] if i else "none"))
-        if len(want_lines) != len(got_lines):
-            raise Mismatch(f"{setting}; the trace", Expected(f"{len(want_lines)} lines"),
-                           Expected(f"{len(got_lines)} lines"))
-        compare_logs(want, got, setting)
-
-    run_check(ctx, budget_s, with_student_checks(ctx, body))
-
-
 def check_gossip_cluster(merge_views: Callable, gossip_round: Callable, TimeoutDetector: Any,
                          *, seed: int = 51, budget_s: float = DEFAULT_BUDGET_S) -> None:
     """Invariant ``cluster-with-your-gossip-matches-the-reference``: the same seeded run on a
@@ -701,12 +669,11 @@ def check_gossip_cluster(merge_views: Callable, gossip_round: Callable, TimeoutD
     __tracebackhide__ = True
     parts = (merge_views, gossip_round, TimeoutDetector)
     invariant = "cluster-with-your-gossip-matches-the-reference"
-    ctx = Context(invariant, "check_gossip_cluster", "gossip parts", seed,
-                  f"grading.check_gossip_cluster(<your merge_views, gossip_round, "
-                  f"TimeoutDetector>, seed={seed})")
-    for part in parts:
-        assert_own_code(part, "gossip parts", invariant=invariant, seed=seed, replay=ctx.replay)
+    ctx = start_check(invariant, "check_gossip_cluster", "gossip parts", seed, *parts,
+                      replay=f"grading.check_gossip_cluster(<your merge_views, gossip_round, "
+                             f"TimeoutDetector>, seed={seed})")
     from ...node import Parts
-    _same_run(ctx, budget_s, lambda p: gossip_cluster_log(p, seed), Parts(),
-              student_gossip_parts(*parts), f"6 nodes, joins, leaves, crashes, restarts and "
-                                            f"partitions; seed={seed}")
+    same_trace(ctx, budget_s, lambda p: gossip_cluster_log(p, seed), Parts(),
+               student_gossip_parts(*parts), f"6 nodes, joins, leaves, crashes, restarts and "
+                                             f"partitions; seed={seed}",
+               differs="gossip to another node, another view, a suspicion at another moment")
