@@ -6,29 +6,9 @@ source, and a node whose disk was wiped gets its keys back through anti-entropy 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import test_tcp_parts as tp
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "solutions" / "lab4_anti_entropy" / "anti_entropy.ipynb"
-
-
-def lab4_cells() -> list[str]:
-    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    out = []
-    for cell in nb["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") or meta.get("grade_id") == "setup":
-            out.append("\n".join(line for line in cell["source"].splitlines()
-                                 if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-                                 and not line.startswith("%")))
-    return out
-
-
-def test_lab4_solution_parts_rebuild_a_wiped_node_in_five_node_processes(tmp_path, monkeypatch):
-    monkeypatch.setattr(tp, "solution_cells", lambda lab: lab4_cells() if lab == "lab1" else [])
+def test_lab4_solution_parts_rebuild_a_wiped_node_in_five_node_processes(tmp_path):
     r = tp.run_kernel(tmp_path, """
         import json, time
         from pathlib import Path
@@ -59,7 +39,7 @@ def test_lab4_solution_parts_rebuild_a_wiped_node_in_five_node_processes(tmp_pat
             out["repaired"] = cluster.status("C")["stats"].get("ae_keys_repaired", 0)
             out["errors"] = [cluster.status(n)["errors"] for n in cluster.nodes]
         print("RESULT " + json.dumps(out))
-    """)
+    """, labs=("lab4",))
     assert r["parts"] == ["diff_level", "differing_keys", "merkle_tree", "repair_key"]
     for name in ("class MerkleTree", "def leaf_hash", "def diff_level", "def differing_keys",
                  "def repair_key"):

@@ -28,14 +28,16 @@ from dynamo_lab.tcp.cluster import TcpCluster, pid_alive
 from test_tcp_cluster import FAST
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {"lab1": ROOT / "solutions" / "lab1_consistent_hashing" / "consistent_hashing.ipynb",
-             "lab2": ROOT / "solutions" / "lab2_vector_clocks" / "vector_clocks.ipynb"}
 
 
 def solution_cells(lab: str) -> list[str]:
-    """The setup cell and every answer cell of a solution notebook, with the solution markers
-    removed (what the grader's fixtures put in a correct submission); magics are dropped."""
-    nb = json.loads(NOTEBOOKS[lab].read_text(encoding="utf-8"))
+    """The setup cell and every answer cell of a lab's solution notebook (``"lab3"``), with the
+    solution markers removed (what the grader's fixtures put in a correct submission); magics
+    are dropped."""
+    from dynamo_lab.labs import lab as lab_spec
+    spec = lab_spec(lab)
+    nb = json.loads((ROOT / "solutions" / spec.id / f"{spec.notebook}.ipynb").read_text(
+        encoding="utf-8"))
     out = []
     for cell in nb["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -47,10 +49,11 @@ def solution_cells(lab: str) -> list[str]:
     return out
 
 
-def run_kernel(tmp_path: Path, scenario: str, timeout_s: float = 240) -> dict:
-    """Run both labs' solution cells, then ``scenario``, as cells of an IPython shell in a
+def run_kernel(tmp_path: Path, scenario: str, timeout_s: float = 240,
+               labs: tuple[str, ...] = ("lab1", "lab2")) -> dict:
+    """Run the ``labs``' solution cells, then ``scenario``, as cells of an IPython shell in a
     child process; return the JSON the scenario printed. The child is stopped by its PID."""
-    cells = solution_cells("lab1") + solution_cells("lab2") + [
+    cells = [c for lab in labs for c in solution_cells(lab)] + [
         f"FAST = {FAST!r}\nDATA = {str(tmp_path / 'cluster')!r}\n" + textwrap.dedent(scenario)]
     script = tmp_path / "kernel.py"
     script.write_text(textwrap.dedent(f"""
