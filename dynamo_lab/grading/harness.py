@@ -140,6 +140,12 @@ def student_scope():
         STATE.student_depth -= 1
 
 
+def scope_of(trusted: bool):
+    """What an adapter calls a part in: :func:`student_scope` for a student's part, nothing for
+    the reference's own functions in the student's form (``_trusted=True``)."""
+    return contextlib.nullcontext if trusted else student_scope
+
+
 def run_check(ctx: Context, budget_s: float, body: Callable[[], None]) -> None:
     """Run ``body`` with the tripwire on and the time budget, turning internal signals into
     one clean :class:`GradingFailure`, raised outside every ``except`` (no chained traceback:

@@ -20,7 +20,6 @@ reference node through :class:`~dynamo_lab.Parts`; :func:`student_parts` plugs t
 
 from __future__ import annotations
 
-import contextlib
 import random
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
@@ -28,7 +27,7 @@ from ...errors import ConfigError, QuorumError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.labels import Labels, sample_versions, version_label
 from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, same_trace,
-                                start_check, student_scope)
+                                scope_of, start_check)
 from ...shipping import recipe
 
 __all__ = [
@@ -70,10 +69,6 @@ SELF_CHECK = {
 
 _NODES = ("A", "B", "C", "D", "E", "F", "G", "H")
 _DECISIONS = {"wait": 1, "answer": 2, "retry": 2, "fail": 2, "finish": 1}
-
-
-def _scope(trusted: bool):
-    return contextlib.nullcontext if trusted else student_scope
 
 
 # -- decisions ------------------------------------------------------------------------------------
@@ -156,7 +151,7 @@ def student_choose_replicas(choose_replicas: Callable, *, _trusted: bool = False
     walk, down, me, sloppy)`` (lists, a set, a name, a bool) and sends in the reference's order
     (the order of the dict it returns does not matter). Raises :class:`ConfigError` inside the
     cluster when it returns something that is not ``{target: None or a node}``."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def choose(preference, walk, down, me, sloppy=True):
         with scope():
@@ -172,7 +167,7 @@ def _quorum_class(student_class: Any, write: bool, trusted: bool) -> Callable:
     student's ``Quorum`` what to do and keeps, itself, what the coordinator reads (who
     replied, the versions they sent)."""
     from ...node.quorum import Answer, Fail, Finish, GetQuorum, PutQuorum, Retry, Wait
-    scope = _scope(trusted)
+    scope = scope_of(trusted)
 
     class StudentQuorum(PutQuorum if write else GetQuorum):
         def __init__(self, needed, primaries, targets):
@@ -245,7 +240,7 @@ def student_read_repair(read_repairs: Callable, *, _trusted: bool = False) -> Ca
     (:func:`version_label`), ``siblings`` the reconciled siblings of every reply (what the
     client was given). Each replica it names is sent those siblings. Raises
     :class:`ConfigError` inside the cluster when it names a node that did not reply."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def repairs(replies, primaries, targets, reconcile):
         merged = reconcile(v for vs in replies.values() for v in vs)
@@ -279,7 +274,7 @@ def _clean_actions(got: Any, what: str) -> list[tuple]:
 def student_handoff_tick(handoff_tick: Callable, *, _trusted: bool = False) -> Callable:
     """A ``Parts.handoff_tick``: the student's ``handoff_tick(hints, down)`` (a list of
     ``(intended, key)`` pairs, a set) decides what a node sends back on each tick."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def tick(hints, down):
         with scope():
@@ -295,7 +290,7 @@ def student_handoff_ack(handoff_ack: Callable, *, _trusted: bool = False) -> Cal
     """A ``Parts.handoff_ack``: the student's ``handoff_ack(intended, key, held, acked)``
     (digests as strings; ``held`` None when nothing is held) decides when a hint is
     forgotten."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def ack(intended, key, held, acked):
         with scope():

@@ -18,13 +18,12 @@ reference node through :class:`~dynamo_lab.Parts`; :func:`student_parts` plugs t
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.harness import (Context, describe_exc, hypothesis_run, run_check, same_trace,
-                                start_check, student_scope)
+                                scope_of, start_check)
 from ...grading.labels import Labels, sample_versions
 from ...shipping import recipe
 
@@ -66,10 +65,6 @@ SELF_CHECK = {
 #: Keys the generated trees hold (a range keeps those whose hash falls in it).
 POOL = tuple(f"user:{i}" for i in range(24))
 DIGESTS = ("0a", "1b", "2c", "3d")
-
-
-def _scope(trusted: bool):
-    return contextlib.nullcontext if trusted else student_scope
 
 
 def _name(x: Any) -> str:
@@ -122,7 +117,7 @@ class StudentTree:
 def student_merkle_tree(tree_class: Any, *, _trusted: bool = False) -> Callable:
     """A ``Parts.merkle_tree``: each node keeps, per key range, the student's
     ``MerkleTree(start, end, depth)`` (wrapped in a :class:`StudentTree`)."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def make(key_range, depth):
         return StudentTree(tree_class, key_range, depth, scope)
@@ -150,7 +145,7 @@ def _clean_level(got: Any, level: int, remote: Mapping) -> tuple[list, dict]:
 def student_diff_level(diff_level: Callable, *, _trusted: bool = False) -> Callable:
     """A ``Parts.diff_level``: the student's ``diff_level(tree, level, remote_hashes)`` on the
     student's tree of the range (the ``inner`` of a :class:`StudentTree`)."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def step(tree, level, remote_hashes):
         inner = tree.inner if isinstance(tree, StudentTree) else tree
@@ -167,7 +162,7 @@ def student_diff_level(diff_level: Callable, *, _trusted: bool = False) -> Calla
 def student_differing_keys(differing_keys: Callable, *, _trusted: bool = False) -> Callable:
     """A ``Parts.differing_keys``: the student's ``differing_keys(mine, theirs)`` (two dicts
     ``{key: digest}``) names the keys to repair."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def keys(mine, theirs):
         with scope():
@@ -197,7 +192,7 @@ def student_repair_key(repair_key: Callable, *, _trusted: bool = False) -> Calla
     """A ``Parts.repair_key``: the student's ``repair_key(mine, theirs, siblings)`` on labels
     decides what a replica keeps of a key and whether it sends it back. Raises
     :class:`ConfigError` inside the cluster for a label that names no version given."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def repair(mine, theirs, siblings):
         versions, (m, t, s) = labels_of(mine, theirs, siblings)

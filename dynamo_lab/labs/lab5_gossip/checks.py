@@ -17,7 +17,6 @@ reference node through :class:`~dynamo_lab.Parts`; :func:`student_gossip_parts` 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 from dataclasses import replace
@@ -26,7 +25,7 @@ from typing import Any, Callable, Mapping, Optional
 from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
 from ...grading.harness import (describe_exc, hypothesis_run, run_check, same_trace,
-                                start_check, student_scope)
+                                scope_of, start_check)
 from ...shipping import recipe
 
 __all__ = [
@@ -60,10 +59,6 @@ SELF_CHECK = {
 
 _NODES = ("A", "B", "C", "D", "E", "F")
 _STATUSES = ("up", "leaving", "left")
-
-
-def _scope(trusted: bool):
-    return contextlib.nullcontext if trusted else student_scope
 
 
 # -- states as the student sees them ------------------------------------------------------------
@@ -137,7 +132,7 @@ def student_merge_views(merge_views: Callable, *, _trusted: bool = False) -> Cal
     """A ``Parts.merge_views`` that asks the student's ``merge_views(me, local, remote)``
     (views in the lab's form) and gives the node the states it names. Raises
     :class:`ConfigError` inside the cluster when it returns something that is not a view."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def merge(me, local, remote):
         mine, theirs = student_form(local), student_form(remote)
@@ -166,7 +161,7 @@ def student_gossip_round(gossip_round: Callable, *, _trusted: bool = False) -> C
     """A ``Parts.gossip_round`` that asks the student's ``gossip_round(me, view, suspected,
     seeds, rand)``; the node takes its own state from the view returned and sends to the
     targets, in order. Raises :class:`ConfigError` inside the cluster for anything else."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def round_(me, view, suspected, seeds, rand):
         with scope():
@@ -217,7 +212,7 @@ def student_failure_detector(detector_class: Any, *args: Any, _trusted: bool = F
     """A ``Parts.failure_detector``: each node builds the student's detector as
     ``detector_class(suspect_after_s)`` (or ``detector_class(*args)`` when ``args`` are given,
     e.g. ``PhiAccrualDetector, 8.0, 100, 1.0``) and asks it whom to suspect."""
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
 
     def make(suspect_after_s):
         return _StudentDetector(detector_class, args or (suspect_after_s,), scope)

@@ -17,13 +17,12 @@ The adapters (:func:`bayou_parts`) plug them into every :class:`~dynamo_lab.bayo
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Callable, Optional, Sequence
 
 from ...errors import ConfigError
 from ...grading.failures import DEFAULT_BUDGET_S, STATE, Expected, Mismatch
-from ...grading.harness import (Context, differential, hypothesis_run, run_check, start_check,
-                                student_scope)
+from ...grading.harness import (Context, differential, hypothesis_run, run_check, scope_of,
+                                start_check)
 from .records import Commit, Write
 
 __all__ = [
@@ -58,10 +57,6 @@ SELF_CHECK = {
 
 SERVERS = ("P", "A", "B", "C")
 _OPS = ("w(X,4)", "w(Y,8)", "w(Z,8)", "D(Y)", "add(cart,pen)", "book(room,mon-10,ann)")
-
-
-def _scope(trusted: bool):
-    return contextlib.nullcontext if trusted else student_scope
 
 
 # -- records: the reference's writes as the student sees them --------------------------------
@@ -126,7 +121,7 @@ def bayou_parts(new_stamp: Optional[Callable] = None, position: Optional[Callabl
     A part that returns something else than its contract says raises :class:`ConfigError`
     inside the server, naming the part and what it returned."""
     from ...bayou import Parts
-    scope = _scope(_trusted)
+    scope = scope_of(_trusted)
     fields: dict[str, Callable] = {}
     if new_stamp is not None:
         def stamp(clock, vector):
