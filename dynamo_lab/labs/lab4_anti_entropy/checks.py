@@ -364,6 +364,17 @@ def _apply(ctx: Context, tree, ref, ops, text, on_read: Optional[Callable] = Non
             on_read(i, op)
 
 
+def _built_both(ctx: Context, MerkleTree: Any, case) -> tuple[str, Any, Any]:
+    """The student's tree and the reference's, built over one range with the case's writes and
+    deletes: (the input as text, the student's, the reference's)."""
+    start, end, depth, ops = case
+    text = _built(start, end, depth, ops)
+    tree = _new_tree(ctx, MerkleTree, start, end, depth, text)
+    ref = ReferenceTree(start, end, depth)
+    _apply(ctx, tree, ref, ops, text)
+    return text, tree, ref
+
+
 def _hash_of(ctx, tree, level, index, text, want):
     got = ctx.result(text, want, tree.node_hash, level, index)
     return got
@@ -396,10 +407,7 @@ def check_tree_leaves(MerkleTree: Any, *, seed: int = 4101, examples: int = 100,
 
     def body(case):
         start, end, depth, ops = case
-        text = _built(start, end, depth, ops)
-        tree = _new_tree(ctx, MerkleTree, start, end, depth, text)
-        ref = ReferenceTree(start, end, depth)
-        _apply(ctx, tree, ref, ops, text)
+        text, tree, ref = _built_both(ctx, MerkleTree, case)
         for i in range(1 << depth):
             want = ref.leaf_entries(i)
             got = _entries_of(ctx, tree, i, f"{text}; leaf_entries({i})", want)
@@ -438,12 +446,8 @@ def check_tree_hashes(MerkleTree: Any, *, seed: int = 4102, examples: int = 100,
                       "MerkleTree", seed, MerkleTree)
 
     def body(case):
-        start, end, depth, ops = case
-        text = _built(start, end, depth, ops)
-        tree = _new_tree(ctx, MerkleTree, start, end, depth, text)
-        ref = ReferenceTree(start, end, depth)
-        _apply(ctx, tree, ref, ops, text)
-        _compare_all(ctx, tree, ref, depth, text)
+        text, tree, ref = _built_both(ctx, MerkleTree, case)
+        _compare_all(ctx, tree, ref, case[2], text)
 
     run_check(ctx, budget_s, lambda: hypothesis_run(ctx, _tree_strategy(False, False),
                                                     examples, body))
