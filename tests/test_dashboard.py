@@ -356,6 +356,27 @@ def test_a_new_cluster_in_the_state_file_is_followed(tmp_path):
     assert d.follow() is True and d.state is None
 
 
+def test_the_last_demo_stays_on_the_page_after_its_cluster_stopped_but_not_beside_a_new_one(
+        tmp_path):
+    from dynamo_lab.dashboard.demos import status_path
+    from dynamo_lab.dashboard.server import Dashboard
+    state = tmp_path / "cluster.json"
+    d = Dashboard(str(state))
+    status_path(str(state)).write_text(json.dumps({"demo": "handoff", "cluster": "dl-1",
+                                                   "phase": "finished", "step": 5, "of": 5}))
+    d.follow()
+    d._pump_demo()                                       # no cluster: the last demo, as it ended
+    assert d.demo_state["phase"] == "finished" and d.snapshot["cluster"] is None
+    state.write_text(json.dumps({"cluster_id": "dl-2", "nodes": [], "data_dir": str(tmp_path)}))
+    d.follow()
+    d._pump_demo()
+    assert d.demo_state is None                          # another cluster: not its demo
+    status_path(str(state)).write_text(json.dumps({"demo": "join", "cluster": "dl-2",
+                                                   "phase": "waiting", "step": 1, "of": 4}))
+    d._pump_demo()
+    assert d.demo_state["demo"] == "join"
+
+
 # -- the demos: the same outcome every run ------------------------------------------------------------
 
 def _run_demo(name: str, cwd: Path) -> tuple[dict, list[str], list[int]]:

@@ -270,6 +270,7 @@ def test_the_page_follows_a_demo_in_a_terminal_and_runs_one_itself(tmp_path, bro
         assert demo.returncode == 0, out
         seen += [(int(p), n) for n, p in re.findall(r"(\w) \(pid (\d+)\)", out)]
         page.wait_for_selector("#no-cluster:has-text('no cluster running')", timeout=15_000)
+        assert "demo finished" in page.inner_text("#demo-state")   # how it ended stays shown
         # The same demo from the page: Start, then Next through every step.
         page.select_option("#demo-pick", "siblings")
         page.click("#btn-demo-start")

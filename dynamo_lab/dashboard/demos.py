@@ -20,8 +20,9 @@ antientropy a replica's disk is wiped; Merkle trees find what it lost
 join        a fifth node joins; its keys are transferred to it and dropped elsewhere
 =========== =====================================================================
 
-Each run writes its current step to ``DATA_DIR/run/demo.json``, which the dashboard shows,
-and ends with one ``outcome: {...}`` line (the same every run; the tests run each demo twice
+Each run writes its current step to ``demo.json`` beside the cluster's state file
+(:func:`status_path`), which the dashboard shows, and which outlives the cluster, so that the
+page still shows how the demo ended after its cluster stopped; each run ends with one ``outcome: {...}`` line (the same every run; the tests run each demo twice
 and compare).
 """
 
@@ -534,7 +535,7 @@ def run_demo(name: str, state_path: str, *, out: Callable[[str], None] = print,
     out(f"== {demo.title} ==")
     out(f"starting {demo.nodes} node processes on 127.0.0.1 ...")
     cluster = start_cluster(state_path, demo, overrides or {}, detached=keep, replace=replace)
-    status_file = Path(cluster.data_dir, "run", "demo.json")
+    status_file = status_path(state_path)
     run = Run(cluster, out, pause or (lambda step: None), status_file)
     run.on_change = lambda: save_cluster(state_path, cluster, {"owns_data": True})
     if runs is not None:
@@ -543,7 +544,8 @@ def run_demo(name: str, state_path: str, *, out: Callable[[str], None] = print,
     out(f"cluster {cluster.cluster_id}: N={cfg.n} R={cfg.r} W={cfg.w}; nodes "
         + ", ".join(f"{n} (pid {p})" for n, p in cluster.pids.items())
         + "; `dynamo-lab dashboard` shows it live")
-    state_of = {"demo": demo.name, "title": demo.title, "of": 0, "step": 0}
+    state_of = {"demo": demo.name, "title": demo.title, "of": 0, "step": 0,
+                "cluster": cluster.cluster_id}
     ok = False
     try:
         steps = demo.build(run)
@@ -606,6 +608,12 @@ def _adopt(cluster, state_path: str) -> None:
             if p.proc is not None and p.proc.poll() is None:
                 continue                 # ours still runs: the file is behind
             p.proc, p.pid = None, pid
+
+
+def status_path(state_path: str) -> Path:
+    """Where a demo writes its current step: ``demo.json`` beside the cluster's state file
+    (not in the cluster's data folder, which goes when the cluster stops)."""
+    return Path(state_path).with_name("demo.json")
 
 
 def _write_status(path: Path, state: dict) -> None:

@@ -11,8 +11,9 @@ terminal and with a demo that starts a fresh cluster. Three loops feed the page:
   generation, requests in flight, the partition, the drop rate;
 * every 0.1 s it reads what the nodes appended to their trace files and sends the strip's new
   sends, ends and marks, and the narration's new lines;
-* the demo a terminal (or this server) runs writes its current step to ``DATA_DIR/run/demo.json``,
-  which the page shows.
+* the demo a terminal (or this server) runs writes its current step to ``demo.json`` beside the
+  state file, which the page shows: the current cluster's, or with no cluster running the last
+  demo's, as it ended.
 
 Updates go to the page as server-sent events (``GET /api/events``). Controls are ``POST
 /api/action`` (kill, restart, partition, heal, settle, drop), ``POST /api/kv`` (get, put) and
@@ -41,6 +42,7 @@ from typing import Any, Optional
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+from .demos import status_path
 from .feed import Narrator, Strip, TraceTail, partition_groups, stat_mtime, verdicts, view_matrix
 
 STATIC = Path(__file__).with_name("static")
@@ -92,7 +94,7 @@ class Dashboard:
         self.history: deque = deque()
         self.snapshot: dict = self._empty_snapshot()
         self._snapshot_text = ""
-        self._demo_mtime = 0.0
+        self._demo_seen: Optional[tuple] = None
         self.demo_state: Optional[dict] = None
 
     def _empty_snapshot(self) -> dict:
@@ -324,17 +326,21 @@ class Dashboard:
             self._broadcast("say", line)
 
     def _pump_demo(self) -> None:
-        if not self.state:
+        """The demo's step: the current cluster's demo, or, with no cluster running, how the
+        last demo ended (an earlier cluster's demo is not shown beside a new cluster)."""
+        path = status_path(self.state_path)
+        cluster = self.state.get("cluster_id") if self.state else None
+        seen = (stat_mtime(path), cluster)
+        if seen == self._demo_seen:
             return
-        path = Path(self.state["data_dir"], "run", "demo.json")
-        mtime = stat_mtime(path)
-        if mtime == self._demo_mtime:
-            return
-        self._demo_mtime = mtime
+        self._demo_seen = seen
         try:
-            self.demo_state = json.loads(path.read_text(encoding="utf-8")) if mtime else None
+            demo = json.loads(path.read_text(encoding="utf-8")) if seen[0] else None
         except (OSError, ValueError):
             return
+        if isinstance(demo, dict) and cluster is not None and demo.get("cluster") != cluster:
+            demo = None
+        self.demo_state = demo if isinstance(demo, dict) else None
         self._broadcast("demo", self.demo_state)
 
     # -- polling the nodes -----------------------------------------------------------------------
