@@ -301,14 +301,18 @@ def test_partition_put_get_and_merge_from_the_dashboard(live):
         cluster._procs[name].pid = next(n for n in json.loads(Path(_state).read_text())["nodes"]
                                         if n["name"] == name)["pid"]
         live_pids.append(cluster._procs[name].pid)
-    eventually(lambda: all(v["state"] == "up" for v in _snapshot(dash)["verdicts"].values()),
-               what="every node shown up")
+    def all_up():
+        verdicts = _snapshot(dash).get("verdicts") or {}       # none before the first poll
+        running = d.running()
+        return (set(verdicts) == set(running) == set(cluster.nodes)
+                and all(v["state"] == "up" for v in verdicts.values()) and all(running.values()))
+    eventually(all_up, what="every node shown up, its process running")
     key = "cart:merge"
     pref = cluster.ring().successors(key)
     side1, side2 = [pref[0], pref[3]], [pref[1], pref[2], pref[4]]
     code, body = _post(dash, "/api/kv", {"op": "put", "key": key, "value": ["book"],
                                          "via": pref[0]})
-    assert code == 200 and body["code"] == 200
+    assert code == 200 and body["code"] == 200, (code, body, d.running())
     code, body = _post(dash, "/api/kv", {"op": "get", "key": key, "via": pref[0]})
     ctx = body["answer"]["context"]
     assert body["clock"].startswith("[(")
