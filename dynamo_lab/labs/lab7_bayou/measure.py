@@ -6,8 +6,9 @@ anti-entropy sessions random pairs need.
   result a user was shown (tentative) later changed, and rollbacks per write. On Dynamo, the
   same bookings (read the slot, write it if free): how many slots end with siblings, that is
   double bookings the application must sort out at read time.
-* :func:`sessions_to_converge`: each of n servers accepts one write; random pairs hold
-  sessions (both ways) until every server holds every write.
+* :func:`sessions_to_converge`: one server (or the first ``writers``) accepts a write; random
+  pairs hold sessions (both ways) until every server holds every write, beside
+  :func:`one_write_expectation`, (n - 1) H(n - 1).
 
 Everything is seeded; each function returns plain figures for the notebook to print and plot.
 """
