@@ -13,12 +13,12 @@ Naming: a request is named for what it asks (``ReplicaPut``), its answer for wha
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from . import jsontext
 from .errors import ProtocolError
 from .ring import KeyRange
 from .vclock import VectorClock
@@ -340,10 +340,9 @@ def decode(obj: Any) -> Any:
     return _build(cls, obj)
 
 
-# What json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False) would
-# build at every call, built once.
-_to_json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
-                                 allow_nan=False).encode
+# json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False), its C encoder
+# built once (jsontext).
+_to_json_text = jsontext.encoder()
 
 
 def dumps(msg: Any) -> bytes:
@@ -354,7 +353,7 @@ def dumps(msg: Any) -> bytes:
 def loads(data: bytes | str) -> Any:
     """Decode bytes from :func:`dumps`; :class:`ProtocolError` on anything malformed."""
     try:
-        obj = json.loads(data)
+        obj = jsontext.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"message is not valid JSON: {exc}") from None
     return decode(obj)

@@ -31,17 +31,19 @@ anywhere.
 from __future__ import annotations
 
 import abc
-import json
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from . import jsontext
 from .errors import ClientError, DynamoError, InvalidValue
 from .hashing import check_key
 from .versions import Versioned, canonical_json
 from .versions import _dumps as _canonical     # canonical_json's text, without its checks
+
+_loads = jsontext.loads
 
 __all__ = [
     "Hint", "Store", "MemoryStore", "SqliteStore",
@@ -140,7 +142,7 @@ def _encode_versions(versions: object) -> str:
 
 
 def _decode_versions(text: str) -> list[Versioned]:
-    return [Versioned.from_json(obj) for obj in json.loads(text)]
+    return [Versioned.from_json(obj) for obj in jsontext.loads(text)]
 
 
 _IMMUTABLE = (str, int, float, bool, type(None))
@@ -364,7 +366,7 @@ class MemoryStore(Store):
         return tuple((v, _value_text(v)) for v in versions)
 
     def _decode(self, record: tuple[tuple[Versioned, str | None], ...]) -> list[Versioned]:
-        return [v if text is None else v._with_value(json.loads(text)) for v, text in record]
+        return [v if text is None else v._with_value(_loads(text)) for v, text in record]
 
     def __init__(self) -> None:
         self._data: dict[str, tuple] = {}

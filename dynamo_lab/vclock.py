@@ -33,10 +33,10 @@ Rules of this module:
 from __future__ import annotations
 
 import enum
-import json
 import math
 from typing import Any, Iterable, Iterator, Mapping, Union
 
+from . import jsontext
 from .errors import ClientError
 
 __all__ = ["Order", "VectorClock", "EMPTY", "DEFAULT_TRUNCATE_THRESHOLD"]
@@ -79,6 +79,9 @@ def _check_time(what: str, t: object) -> float:
         raise ClientError(f"{what} must be a finite number of seconds; got "
                           f"{type(t).__name__} {t!r}")
     return float(t)
+
+
+_canonical = jsontext.encoder(sort_keys=True)
 
 
 class VectorClock:
@@ -361,8 +364,7 @@ class VectorClock:
         """The canonical JSON text of :meth:`to_json` (sorted keys, no spaces), made once."""
         text = self._text
         if text is None:
-            text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False)
+            text = _canonical(self.to_json())
             object.__setattr__(self, "_text", text)
         return text
 

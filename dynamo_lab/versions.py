@@ -35,6 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
+from . import jsontext
 from .errors import ClientError, ConfigError, InvalidContext, InvalidValue
 from .vclock import EMPTY, VectorClock
 
@@ -117,9 +118,9 @@ def _check_json(obj: Any, where: str, allow_tuples: bool, depth: int = 0) -> Non
     raise InvalidValue(f"{where} is a {t.__name__}, not JSON; {hint}")
 
 
-# json.dumps with these options would build a new encoder at every call; one does for all.
-_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode
+# json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False), its
+# C encoder built once (jsontext).
+_dumps = jsontext.encoder(sort_keys=True)
 
 
 def canonical_json(obj: Any) -> str:
