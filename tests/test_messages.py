@@ -30,6 +30,7 @@ def test_round_trip_of_data_messages(key, vs, hint, value):
                 SyncVersions("x", ((key, tuple(vs)),), (key,)),
                 ClientReply("c1", "get", key, True, values=(value,), replies=("A",))):
         assert round_trip(msg) == msg
+        assert json.loads(dumps(msg)) == json.loads(json.dumps(encode(msg))), msg
 
 
 def test_round_trip_of_every_message_type_with_defaults():
@@ -75,6 +76,16 @@ def test_round_trip_of_every_message_type_with_defaults():
         msg = fill(cls)
         assert round_trip(msg) == msg, cls.__name__
         assert json.loads(dumps(msg))["type"] == cls.__name__
+        assert json.loads(dumps(msg)) == json.loads(json.dumps(encode(msg))), cls.__name__
+
+
+def test_a_version_travels_with_the_value_it_was_built_with():
+    """Its digest was taken then; the wire carries the value that digest is of."""
+    cart = ["pen"]
+    v = Versioned(cart, VectorClock({"A": 1}))
+    cart.append("ink")                 # mutated afterwards (a bug the version cannot see)
+    got = round_trip(ReplicaPut("r1", "k", (v,), None)).versions[0]
+    assert got.value == ["pen"] and got.digest() == v.digest()
 
 
 @pytest.mark.parametrize("raw,why", [
@@ -92,6 +103,8 @@ def test_malformed_messages_are_protocol_errors(raw, why):
 def test_encode_refuses_things_that_are_not_messages():
     with pytest.raises(TypeError):
         encode(object())
+    with pytest.raises(TypeError, match="not a dynamo-lab message"):
+        dumps(VectorClock({"A": 1}))
     with pytest.raises(ProtocolError):
         decode("ClientGet")
 
