@@ -20,7 +20,7 @@ trees are ``parts.merkle_tree``'s (through ``tree``): Lab 4 swaps them for a stu
 from __future__ import annotations
 
 from ..errors import ProtocolError
-from .common import versions_digest
+from .common import same_versions
 from ..messages import AntiEntropyTick, MerkleLeaves, MerkleLevel, SyncVersions
 from .services import NodeServices
 
@@ -115,7 +115,7 @@ class AntiEntropy:
             mine, theirs = node.versions(key), received.get(key, [])
             siblings = node.versioning.reconcile(list(mine) + list(theirs))
             keep, send_back = node.parts.repair_key(mine, theirs, siblings)
-            if versions_digest(keep) != versions_digest(mine):
+            if not same_versions(keep, mine):
                 node.set_local(key, keep)
                 node.count("ae_keys_repaired")
                 node.note(f"anti-entropy with {src} repaired {key!r}")

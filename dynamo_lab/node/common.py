@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from ..hashing import key_hash
 from ..messages import MemberState
@@ -17,6 +17,15 @@ def versions_digest(versions: Iterable[Versioned]) -> str:
     """One digest for a set of siblings (order-free): what a Merkle leaf entry holds."""
     ds = sorted(v.digest() for v in versions)
     return hashlib.sha256("|".join(ds).encode()).hexdigest()
+
+
+def same_versions(a: Sequence[Versioned], b: Sequence[Versioned]) -> bool:
+    """``versions_digest(a) == versions_digest(b)``, without hashing: the same digests."""
+    if len(a) != len(b):
+        return False
+    if len(a) == 1:
+        return a[0].digest() == b[0].digest()
+    return sorted(v.digest() for v in a) == sorted(v.digest() for v in b)
 
 
 def default_tokens(node_id: str, vnodes: int) -> tuple[int, ...]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..merkle import diff_entries, differing_children
-from .common import versions_digest
+from .common import same_versions
 
 
 def diff_level(tree: Any, level: int, remote_hashes: Mapping[int, str]) -> tuple[list[int], dict]:
@@ -75,4 +75,4 @@ def repair_key(mine: Sequence[Any], theirs: Sequence[Any],
     both end with the same versions; False otherwise (a reply it does not need is not sent).
     """
     keep = list(siblings)
-    return keep, versions_digest(keep) != versions_digest(theirs)
+    return keep, not same_versions(keep, theirs)

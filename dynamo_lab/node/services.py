@@ -43,7 +43,7 @@ from ..messages import Note, Send, SetTimer
 from ..ring import KeyRange
 from ..storage import Hint, Store
 from ..versions import Versioned
-from .common import dump_members, versions_digest
+from .common import dump_members, same_versions, versions_digest
 from .config import NodeConfig, Versioning
 
 
@@ -114,7 +114,7 @@ class NodeServices:
         """
         local = self._store.get(key)
         merged = self.versioning.reconcile(list(local) + list(incoming))
-        if versions_digest(merged) != versions_digest(local):
+        if not same_versions(merged, local):
             self._store.put(key, merged)
             if not local:
                 self._index_add(key)
@@ -135,7 +135,7 @@ class NodeServices:
             if local:
                 self.drop_local(key)
             return
-        if versions_digest(versions) != versions_digest(local):
+        if not same_versions(versions, local):
             self._store.put(key, versions)
             if not local:
                 self._index_add(key)
