@@ -316,12 +316,9 @@ _NESTED: dict[str, type] = {"MemberState": MemberState}
 
 def encode(msg: Any) -> dict:
     """The JSON-ready form of a message or timer: ``{"type": name, field: value, ...}``."""
-    name = type(msg).__name__
-    if name not in MESSAGE_TYPES and name not in TIMER_TYPES:
-        raise TypeError(f"{name} is not a dynamo-lab message")
-    out = {"type": name}
+    out = {"type": type(msg).__name__}
     plain = _PLAIN_TYPES
-    for field in _field_names(type(msg)):
+    for field in _message_fields(msg):
         v = getattr(msg, field)
         out[field] = v if type(v) in plain else _to_wire(v)
     return out
@@ -343,18 +340,15 @@ def decode(obj: Any) -> Any:
 # json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False), its C encoder
 # built once (jsontext).
 _to_json_text = jsontext.encoder()
-_basestring = _to_json_text       # (a str is written by the C string encoder alone)
 
 
 def dumps(msg: Any) -> bytes:
     """Encode a message to compact UTF-8 JSON bytes: the JSON of :func:`encode`'s output, a
     version written from the texts it made once (its value as it was built, with sorted keys,
     as a store hands it out; its clock's canonical text)."""
-    name = type(msg).__name__
-    if name not in MESSAGE_TYPES and name not in TIMER_TYPES:
-        raise TypeError(f"{name} is not a dynamo-lab message")
-    parts = ['{"type":', _basestring(name)]
-    for field in _field_names(type(msg)):
+    fields = _message_fields(msg)
+    parts = ['{"type":', _to_json_text(type(msg).__name__)]
+    for field in fields:
         parts.append(f',"{field}":')
         parts.append(_wire_text(getattr(msg, field)))
     parts.append("}")
@@ -367,7 +361,7 @@ def _wire_text(v: Any) -> str:
         wid = v.write_id
         return ('{"value":' + v.value_text() + ',"clock":' + v.clock.json_text()
                 + (',"deleted":true' if v.deleted else ',"deleted":false')
-                + ("}" if wid is None else ',"write_id":' + _basestring(wid) + "}"))
+                + ("}" if wid is None else ',"write_id":' + _to_json_text(wid) + "}"))
     if t is tuple and any(type(x) is Versioned or type(x) is tuple for x in v):
         return "[" + ",".join([_wire_text(x) for x in v]) + "]"
     return _to_json_text(v if t in _PLAIN_TYPES else _to_wire(v))
@@ -409,6 +403,14 @@ def _to_wire(v: Any) -> Any:
 # field names, and for decoding, one checking decoder per field.
 _NAMES: dict[type, tuple[str, ...]] = {}
 _PLANS: dict[type, tuple[frozenset, tuple]] = {}
+
+
+def _message_fields(msg: Any) -> tuple[str, ...]:
+    """The field names of a message or timer; TypeError for anything else."""
+    name = type(msg).__name__
+    if name not in MESSAGE_TYPES and name not in TIMER_TYPES:
+        raise TypeError(f"{name} is not a dynamo-lab message")
+    return _field_names(type(msg))
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
