@@ -401,6 +401,7 @@ def encode_context(clock: VectorClock, cluster_key: str) -> str:
     if context is None:
         payload = base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
         context = _remember(_ENCODED, memo, f"{CONTEXT_PREFIX}.{payload}.{_sign(payload, key)}")
+        _remember(_DECODED, (context, cluster_key), clock)     # signed here: no need to check
     return context
 
 
@@ -442,7 +443,9 @@ def decode_context(text: str | None, cluster_key: str) -> VectorClock:
 
 # Contexts and clocks are immutable, and a client hands back the context it was given, so both
 # directions are remembered: (clock text, cluster key) -> context, (context, cluster key) ->
-# clock. A context is only remembered once its signature checked. At most _MEMO entries each.
+# clock. A context is only remembered once its signature checked, or when it was signed here
+# (a coordinator's reply is then read back without checking, by its client and by the
+# coordinator of the next put, in one process). At most _MEMO entries each.
 _ENCODED: dict[tuple[str, str], str] = {}
 _DECODED: dict[tuple[str, str], VectorClock] = {}
 _MEMO = 4096

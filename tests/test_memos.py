@@ -12,6 +12,7 @@ import sqlite3
 
 import pytest
 
+from dynamo_lab import versions
 from dynamo_lab.errors import InvalidContext
 from dynamo_lab.sim.simulator import FULL_COLLECTION_EVERY, Simulator
 from dynamo_lab.storage import MemoryStore, SqliteStore
@@ -77,6 +78,18 @@ def test_a_remembered_context_is_still_refused_by_another_cluster():
     with pytest.raises(InvalidContext):
         decode_context(ctx[:-1] + ("0" if ctx[-1] != "0" else "1"), "cluster-one")
     assert encode_context(clock, "cluster-two") != ctx
+
+
+def test_a_context_signed_here_is_read_back_without_signing_it_again(monkeypatch):
+    clock = VectorClock({"A": (7, 1.0)})
+    ctx = encode_context(clock, "cluster-one")
+    signed = []
+    monkeypatch.setattr(versions, "_sign", lambda *a: signed.append(a) or "0" * 16)
+    assert decode_context(ctx, "cluster-one") == clock
+    assert signed == []
+    with pytest.raises(InvalidContext, match="signature"):      # other clusters still check
+        decode_context(ctx, "cluster-two")
+    assert len(signed) == 1
 
 
 def test_the_simulator_sets_its_collector_threshold_only_while_it_runs():
