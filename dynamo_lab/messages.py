@@ -310,6 +310,40 @@ TIMER_TYPES: dict[str, type] = {
 _NESTED: dict[str, type] = {"MemberState": MemberState}
 
 
+def quick_init(cls: type) -> type:
+    """Give a frozen dataclass an ``__init__`` that sets its fields in one step.
+
+    A frozen dataclass's own ``__init__`` sets each field with ``object.__setattr__`` (its
+    ``__setattr__`` refuses), a call per field: building a message cost more than handling
+    it. This one has the same signature and defaults, and fills the instance's ``__dict__`` at
+    once; the class stays what it was (frozen, equal by fields, ``dataclasses.replace``
+    works). Only for classes whose fields are all plain ``__init__`` arguments, without
+    ``__post_init__`` or default factories: anything else is refused, not silently slowed."""
+    fields = dataclasses.fields(cls)
+    if (not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen
+            or hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__
+            or any(not f.init or f.default_factory is not dataclasses.MISSING for f in fields)):
+        raise TypeError(f"quick_init takes a frozen dataclass of plain fields; {cls.__name__} "
+                        f"is not one")
+    defaults = {f"_d_{f.name}": f.default for f in fields if f.default is not dataclasses.MISSING}
+    params = ", ".join(f.name if f.default is dataclasses.MISSING else f"{f.name}=_d_{f.name}"
+                       for f in fields)
+    body = ", ".join(f"{f.name!r}: {f.name}" for f in fields)
+    namespace = dict(defaults, _set=object.__setattr__)
+    exec(f"def __init__(self, {params}):\n    _set(self, '__dict__', {{{body}}})\n", namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__doc__ = cls.__init__.__doc__
+    init.__annotations__ = cls.__init__.__annotations__
+    cls.__init__ = init
+    return cls
+
+
+for _cls in (*MESSAGE_TYPES.values(), *TIMER_TYPES.values(), MemberState, Send, SetTimer, Note):
+    quick_init(_cls)
+
+
 # ---------------------------------------------------------------------------------------------
 # Codec
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+from dataclasses import dataclass
+from typing import Optional
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -12,7 +15,7 @@ from dynamo_lab import KeyRange, VectorClock, Versioned
 from dynamo_lab.errors import ProtocolError
 from dynamo_lab.messages import (MESSAGE_TYPES, TIMER_TYPES, ClientPut, ClientReply, Gossip,
                                  MemberState, MerkleLevel, ReplicaPut, SyncVersions, decode,
-                                 dumps, encode, loads, round_trip)
+                                 dumps, encode, loads, quick_init, round_trip)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8),
@@ -114,3 +117,46 @@ def test_gossip_and_merkle_levels_round_trip():
     assert round_trip(g) == g
     m = MerkleLevel("x", KeyRange(1, 2), 6, 3, ((4, "aa"), (5, "bb")))
     assert round_trip(m) == m
+
+
+def test_quick_init_keeps_each_message_what_its_dataclass_made_it():
+    @dataclass(frozen=True)
+    class Plain:
+        a: str
+        b: int = 3
+        c: Optional[str] = None
+    reference = inspect.signature(Plain)
+    fresh = Plain("x", c="z")
+    quick_init(Plain)
+    assert inspect.signature(Plain) == reference
+    made = Plain("x", c="z")
+    assert made == fresh and hash(made) == hash(fresh) and repr(made) == repr(fresh)
+    assert vars(made) == {"a": "x", "b": 3, "c": "z"}
+    assert dataclasses.replace(made, b=4) == Plain("x", 4, "z")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.a = "y"
+    with pytest.raises(TypeError, match=r"Plain.__init__\(\) missing 1 required positional"):
+        Plain()
+    for cls in (*MESSAGE_TYPES.values(), *TIMER_TYPES.values()):
+        assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
+
+
+@pytest.mark.parametrize("shape", ["not frozen", "post_init", "factory"])
+def test_quick_init_refuses_a_class_whose_init_does_more(shape):
+    if shape == "not frozen":
+        @dataclass
+        class C:
+            a: int
+    elif shape == "post_init":
+        @dataclass(frozen=True)
+        class C:
+            a: int
+
+            def __post_init__(self):
+                pass
+    else:
+        @dataclass(frozen=True)
+        class C:
+            a: tuple = dataclasses.field(default_factory=tuple)
+    with pytest.raises(TypeError, match="quick_init takes a frozen dataclass"):
+        quick_init(C)

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from ..messages import decode, encode
+from ..messages import decode, encode, quick_init
 
 from ..ring import KeyRange
 from ..vclock import VectorClock
@@ -93,6 +93,9 @@ class TraceEvent:
         if inner is not None and getattr(inner, "key", None) == key:
             return True
         return key in self.detail if self.detail else False
+
+
+quick_init(TraceEvent)
 
 
 class Trace:
