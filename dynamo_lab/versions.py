@@ -226,9 +226,6 @@ class Versioned:
         set_(twin, "write_id", self.write_id)
         set_(twin, "_digest", self._digest)  # type: ignore[attr-defined]
         set_(twin, "_text", self._text)  # type: ignore[attr-defined]
-        tiebreak = self.__dict__.get("_tiebreak")
-        if tiebreak is not None:
-            set_(twin, "_tiebreak", tiebreak)
         return twin
 
     def value_text(self) -> str:
@@ -301,14 +298,14 @@ def _as_versions(versions: Iterable[Versioned], op: str) -> list[Versioned]:
     return out
 
 
-def _tiebreak(v: Versioned) -> tuple[str, str]:
-    # Equal digests differ at most in clock timestamps; order on those too, so the version
-    # kept never depends on input order. Memoised on the (immutable) version.
-    key = v.__dict__.get("_tiebreak")
-    if key is None:
-        key = (v.digest(), v.clock.json_text())
-        object.__setattr__(v, "_tiebreak", key)
-    return key
+def _kept_over(v: Versioned, kept: Versioned) -> bool:
+    """Of two versions with equal clocks, is ``v`` the one to keep? The smaller digest; equal
+    digests differ at most in clock timestamps, so then the smaller clock text: the version
+    kept never depends on input order."""
+    dv, dk = v.digest(), kept.digest()
+    if dv != dk:
+        return dv < dk
+    return v.clock.json_text() < kept.clock.json_text()
 
 
 def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:
@@ -324,7 +321,7 @@ def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:
     by_clock: dict[VectorClock, Versioned] = {}
     for v in _as_versions(versions, "reconcile"):
         kept = by_clock.get(v.clock)
-        if kept is None or _tiebreak(v) < _tiebreak(kept):
+        if kept is None or _kept_over(v, kept):
             by_clock[v.clock] = v
     distinct = list(by_clock.values())
     if len(distinct) < 2:
@@ -344,7 +341,9 @@ def reconcile(versions: Iterable[Versioned]) -> list[Versioned]:
             return len(copies) > 1 and any(not w.same_write(v) and w.clock._covers(c.clock)
                                            for c in copies for w in distinct if w is not c)
         survivors = [v for v in survivors if not gone(v)]
-    return sorted(survivors, key=_tiebreak)
+    # Distinct clocks give distinct digests (a digest covers the clock), so the digest alone
+    # orders them.
+    return survivors if len(survivors) == 1 else sorted(survivors, key=Versioned.digest)
 
 
 def distinct_writes(versions: Iterable[Versioned]) -> list[Versioned]:

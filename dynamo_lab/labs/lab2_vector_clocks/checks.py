@@ -354,7 +354,7 @@ def _make_student_versioning(increment, merge, compare, reconcile, *, guard_same
                              trusted=False, clock_threshold=10):
     from ...node.config import Versioning
     from ...vclock import VectorClock
-    from ...versions import _tiebreak
+    from ...versions import Versioned
 
     scope = contextlib.nullcontext if trusted else student_scope
 
@@ -405,7 +405,7 @@ def _make_student_versioning(increment, merge, compare, reconcile, *, guard_same
                                   f"than {MAX_SIBLINGS}: it keeps versions another one descends")
             # The reference returns siblings in digest order; so does this, so that what a get
             # returns does not depend on the order the student's reconcile happens to use.
-            return sorted(kept, key=_tiebreak)
+            return sorted(kept, key=Versioned.digest)
 
         def merged_clock(self, versions):
             acc: dict = {}
