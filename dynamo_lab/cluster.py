@@ -302,8 +302,9 @@ class SimCluster(Cluster):
         op.record = self.history.start(client.name, op.kind, op.key, op.value, self.sim.now)
         ep.pending[op.req_id] = op
         msg = client_request(op.kind, op.req_id, op.key, op.value, op.context)
-        self.sim.trace.add(self.sim.now, "client_start", ep.name,
-                           detail=f"{op.kind} {op.key!r} via {op.via}")
+        if self.sim.trace.enabled:
+            self.sim.trace.add(self.sim.now, "client_start", ep.name,
+                               detail=f"{op.kind} {op.key!r} via {op.via}")
         self.sim.send(ep.name, op.via, msg)
         self.sim.schedule(client_timeout_s(self.config), lambda: self._timeout(ep, op))
 
@@ -313,10 +314,11 @@ class SimCluster(Cluster):
         self._finish(op, None, no_reply(op.kind, op.key, op.via, "down or unreachable"))
 
     def _finish(self, op: Operation, reply: Optional[ClientReply], error) -> None:
-        self.sim.trace.add(self.sim.now, "client_end", f"client:{op.client}",
-                           detail=f"{op.kind} {op.key!r} -> " + (
-                               "ok" if error is None and reply.ok else
-                               type(error).__name__ if error else reply.error_kind))
+        if self.sim.trace.enabled:
+            self.sim.trace.add(self.sim.now, "client_end", f"client:{op.client}",
+                               detail=f"{op.kind} {op.key!r} -> " + (
+                                   "ok" if error is None and reply.ok else
+                                   type(error).__name__ if error else reply.error_kind))
         self._complete(op, reply, error)
 
     def wait(self, *ops: Operation, timeout_s: float = 600.0) -> list[Operation]:

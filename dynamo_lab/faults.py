@@ -164,11 +164,16 @@ class FaultConfig:
         object.__setattr__(self, "_by_leg", dict(self.legs))
         if self.latency not in ("constant", "uniform", "lognormal"):
             raise ConfigError("latency must be 'constant', 'uniform' or 'lognormal'")
+        for p in ("latency_ms", "jitter_ms", "sigma", "drop", "duplicate", "reorder",
+                  "reorder_ms", "skew_s"):
+            x = getattr(self, p)
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                raise ConfigError(f"{p} is a finite number; got {x!r}")
         for p in ("drop", "duplicate", "reorder"):
             if not 0.0 <= getattr(self, p) <= 1.0:
                 raise ConfigError(f"{p} is a probability between 0 and 1")
-        if self.latency_ms < 0 or self.jitter_ms < 0 or self.skew_s < 0:
-            raise ConfigError("latencies, jitter and skew cannot be negative")
+        if min(self.latency_ms, self.jitter_ms, self.sigma, self.reorder_ms, self.skew_s) < 0:
+            raise ConfigError("latencies, jitter, sigma, reorder_ms and skew cannot be negative")
 
     @classmethod
     def none(cls) -> "FaultConfig":
@@ -214,13 +219,13 @@ class FaultConfig:
             mixture = self._by_leg.get(leg)
             if mixture is not None:
                 return draw_ms(mixture, rng) / 1000.0
-        if self.latency == "constant":
+        if self.latency == "lognormal":
+            ms = self.latency_ms * math.exp(rng.gauss(0.0, self.sigma))
+        elif self.latency == "constant":
             ms = self.latency_ms
-        elif self.latency == "uniform":
+        else:
             ms = rng.uniform(max(0.0, self.latency_ms - self.jitter_ms),
                              self.latency_ms + self.jitter_ms)
-        else:
-            ms = self.latency_ms * math.exp(rng.gauss(0.0, self.sigma))
         return ms / 1000.0
 
     def fate(self, rng: random.Random, leg: Optional[str] = None) -> tuple[float, ...]:
@@ -230,14 +235,17 @@ class FaultConfig:
         a request the message is (:func:`leg_of`), for its latency."""
         if self.drop and rng.random() < self.drop:
             return ()
-        copies = 2 if self.duplicate and rng.random() < self.duplicate else 1
-        delays = []
-        for _ in range(copies):
-            delay = self.latency_s(rng, leg)
-            if self.reorder and rng.random() < self.reorder:
-                delay += rng.uniform(0, self.reorder_ms / 1000.0)
-            delays.append(delay)
-        return tuple(delays)
+        if self.duplicate and rng.random() < self.duplicate:
+            first = self._copy_delay(rng, leg)
+            return (first, self._copy_delay(rng, leg))
+        return (self._copy_delay(rng, leg),)
+
+    def _copy_delay(self, rng: random.Random, leg: Optional[str]) -> float:
+        """The delay of one copy of a message: its latency, and a hold-back when reordered."""
+        delay = self.latency_s(rng, leg)
+        if self.reorder and rng.random() < self.reorder:
+            delay += rng.uniform(0, self.reorder_ms / 1000.0)
+        return delay
 
 
 def partition_links(groups: Iterable[Iterable[str]], one_way: bool = False) -> set[Link]:

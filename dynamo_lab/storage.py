@@ -109,7 +109,8 @@ def _check_meta_value(value: object) -> str:
 
 def _check_versions(versions: object) -> None:
     # A str is a Sequence too; it would be read as a list of characters.
-    if isinstance(versions, (str, bytes, bytearray)) or not isinstance(versions, Sequence):
+    if type(versions) is not list and type(versions) is not tuple and (
+            isinstance(versions, (str, bytes, bytearray)) or not isinstance(versions, Sequence)):
         raise InvalidValue(f"versions is a sequence (list or tuple) of Versioned; got "
                            f"{type(versions).__name__}. Wrap one version as [v].")
     for i, v in enumerate(versions):

@@ -85,6 +85,14 @@ def test_bad_fault_config_is_a_clear_error():
         FaultConfig(latency="gaussian")
     with pytest.raises(dl.ConfigError, match="seed"):
         Simulator("7")
+    # A delay that is not a finite, non-negative number would put an arrival in the past (or
+    # nowhere) of the event queue: refused where it is set.
+    for knob, bad in (("latency_ms", float("nan")), ("sigma", float("inf")),
+                      ("reorder_ms", "40"), ("jitter_ms", True)):
+        with pytest.raises(dl.ConfigError, match=f"{knob} is a finite number"):
+            FaultConfig(**{knob: bad})
+    with pytest.raises(dl.ConfigError, match="cannot be negative"):
+        FaultConfig(reorder=0.5, reorder_ms=-5)
 
 
 def test_timers_set_before_a_crash_never_fire_after_restart():

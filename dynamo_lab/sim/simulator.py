@@ -133,8 +133,10 @@ class Simulator:
         delays = self.net.fate(src, dst, msg)
         if not delays:
             self._drop(src, dst, msg, "lost")
-        for delay in delays:
-            self.schedule(delay, lambda m=msg: self._arrive(src, dst, m, carried))
+        for delay in delays:         # (schedule's work, inline: a delay is never negative)
+            self._seq += 1
+            heapq.heappush(self._queue, (self.now + delay, self._seq,
+                                         lambda m=msg: self._arrive(src, dst, m, carried)))
 
     def _arrive(self, src: str, dst: str, msg: Any, carried) -> None:
         if self.net.cut(src, dst):
