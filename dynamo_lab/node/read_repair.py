@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from ..versions import Versioned
-from .common import versions_digest
+from .common import same_versions
 
 
 def read_repairs(replies: Mapping[str, Sequence[Versioned]], primaries: Sequence[str],
@@ -25,8 +25,7 @@ def read_repairs(replies: Mapping[str, Sequence[Versioned]], primaries: Sequence
     all replies (it missed a write, or kept one another reply supersedes). Sorted by name.
     """
     merged = reconcile(v for vs in replies.values() for v in vs)
-    want = versions_digest(merged)
     stale = [replica for replica, versions in sorted(replies.items())
              if replica in primaries and targets.get(replica) is None
-             and versions_digest(reconcile(versions)) != want]
+             and not same_versions(reconcile(versions), merged)]
     return merged, stale
