@@ -14,7 +14,7 @@ import pytest
 
 from dynamo_lab import versions
 from dynamo_lab.errors import InvalidContext
-from dynamo_lab.sim.simulator import FULL_COLLECTION_EVERY, Simulator
+from dynamo_lab.sim.simulator import FULL_COLLECTION_EVERY, YOUNG_COLLECTION_EVERY, Simulator
 from dynamo_lab.storage import MemoryStore, SqliteStore
 from dynamo_lab.vclock import VectorClock
 from dynamo_lab.versions import (Versioned, canonical_json, decode_context, encode_context)
@@ -98,7 +98,8 @@ def test_the_simulator_sets_its_collector_threshold_only_while_it_runs():
     sim = Simulator(1)
     sim.schedule(1.0, lambda: seen.append(gc.get_threshold()))
     sim.run_until(2.0)
-    assert seen == [(before[0], before[1], max(before[2], FULL_COLLECTION_EVERY))]
+    assert seen == [(max(before[0], YOUNG_COLLECTION_EVERY), before[1],
+                     max(before[2], FULL_COLLECTION_EVERY))]
     assert gc.get_threshold() == before
     sim.schedule(1.0, lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
