@@ -88,7 +88,7 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def record(self, kind: str, peer: str = "", msg: Any = None, detail: str = "",
-               carried: Optional[tuple] = None) -> None:
+               carried: Any = None) -> None:
         """Add an event of this node to the trace."""
 
     @abc.abstractmethod
@@ -111,7 +111,7 @@ class Driver(abc.ABC):
         self.node = None
         self.incarnation += 1
 
-    def deliver(self, src: str, msg: Any, carried: Optional[tuple] = None) -> bool:
+    def deliver(self, src: str, msg: Any, carried: Any = None) -> bool:
         """A message from ``src`` (a node or a client) reaches this node; False if the node is
         down or failed on it."""
         if self.node is None:

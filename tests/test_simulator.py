@@ -135,6 +135,30 @@ def test_trace_lines_and_shiviz_export():
         last[host] = c[host]
 
 
+def _story(trace, read_between=False):
+    """A to B, B to C, with chatter between, on ``trace``; read its events midway or not."""
+    s1 = trace.add(0.1, "send", "A", "B")
+    trace.add(0.2, "note", "A", detail="chatter")
+    if read_between:
+        assert dict(trace.events[0].clock) == {"A": 1}
+    trace.add(0.3, "deliver", "B", "A", carried=s1)
+    s2 = trace.add(0.4, "send", "B", "C")
+    for i in range(5):
+        trace.add(0.5 + i, "note", "C", detail=str(i))
+    trace.add(1.0, "deliver", "C", "B", carried=s2)
+    return [(e.seq, e.clock) for e in trace.events]
+
+
+def test_trace_timestamps_are_those_of_each_event_when_it_happened():
+    from dynamo_lab.sim.trace import Trace
+    whole = _story(Trace())
+    assert whole[-1][1] == (("A", 1), ("B", 2), ("C", 6))
+    assert _story(Trace(), read_between=True) == whole
+    # A trace that keeps only its last events drops the oldest, not what they did to clocks.
+    kept = _story(Trace(limit=2))
+    assert kept == whole[-len(kept):] and len(kept) < len(whole)
+
+
 def test_trace_about_a_key_shows_its_story():
     cluster = dl.SimCluster(nodes=3, seed=4)
     cluster.client("alice").put("cart", ["book"])

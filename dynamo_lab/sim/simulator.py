@@ -222,7 +222,7 @@ class NodeHost(Driver):
         self.sim.schedule(delay_s, callback)
 
     def record(self, kind: str, peer: str = "", msg: Any = None, detail: str = "",
-               carried: Optional[tuple] = None) -> None:
+               carried: Any = None) -> None:
         if kind == "deliver":
             self.sim.delivered += 1
         self.sim.trace.add(self.sim.now, kind, self.name, peer, msg, detail=detail,

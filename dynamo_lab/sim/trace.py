@@ -102,14 +102,33 @@ class Trace:
     """An append-only list of :class:`TraceEvent` with ShiViz vector timestamps.
 
     ``limit`` keeps only the most recent events (None keeps all).
+
+    The vector timestamps are worked out when :attr:`events` is first read after new events
+    came (most runs never read them: their lines need none), in event order, as they would
+    have been as each event happened.
     """
 
     def __init__(self, enabled: bool = True, limit: Optional[int] = None):
         self.enabled = enabled
         self.limit = limit
-        self.events: list[TraceEvent] = []
+        self._events: list[TraceEvent] = []
+        self._unclocked: list[tuple[TraceEvent, Any]] = []    # (event, what it carried)
         self._clocks: dict[str, dict[str, int]] = {}
         self._seq = 0
+
+    @property
+    def events(self) -> list[TraceEvent]:
+        """Every event kept, in order, each with its vector timestamp."""
+        if self._unclocked:
+            self._set_clocks()
+        return self._events
+
+    def _set_clocks(self) -> None:
+        for e, carried in self._unclocked:
+            if isinstance(carried, TraceEvent):          # a delivery: its send's timestamp
+                carried = carried.clock
+            object.__setattr__(e, "clock", self._tick(e.node, carried))
+        self._unclocked = []
 
     def _tick(self, node: str, merge: Optional[Iterable[tuple[str, int]]] = None) -> tuple:
         # Each node's clock is a dict kept in node order (re-sorted only when it learns of a
@@ -130,22 +149,25 @@ class Trace:
         return tuple(c.items())
 
     def add(self, time: float, kind: str, node: str, peer: str = "", msg: Any = None,
-            detail: str = "", carried: Optional[tuple] = None) -> Optional[tuple]:
-        """Record an event; returns the node's vector timestamp (a send carries it along)."""
+            detail: str = "", carried: Any = None) -> Optional[TraceEvent]:
+        """Record an event and return it (a send carries it along: ``carried`` of the delivery
+        is the send's event, or a sender's timestamp as (node, count) pairs)."""
         if not self.enabled:
             return None
         self._seq += 1
-        clock = self._tick(node, carried)   # carried: a sender's timestamp, (node, count) pairs
-        self.events.append(TraceEvent(self._seq, time, kind, node, peer, msg, detail, clock))
-        if self.limit is not None and len(self.events) > self.limit * 2:
-            del self.events[: len(self.events) - self.limit]
-        return clock
+        event = TraceEvent(self._seq, time, kind, node, peer, msg, detail, None)
+        self._events.append(event)
+        self._unclocked.append((event, carried))
+        if self.limit is not None and len(self._events) > self.limit * 2:
+            self._set_clocks()                # (what the dropped events did to the clocks stays)
+            del self._events[: len(self._events) - self.limit]
+        return event
 
     def lines(self, events: Optional[Iterable[TraceEvent]] = None) -> list[str]:
-        return [e.line() for e in (self.events if events is None else events)]
+        return [e.line() for e in (self._events if events is None else events)]
 
     def text(self) -> str:
-        return "\n".join(self.lines()) + ("\n" if self.events else "")
+        return "\n".join(self.lines()) + ("\n" if self._events else "")
 
     def shiviz(self) -> str:
         """The trace in ShiViz's format; parse it with :data:`SHIVIZ_REGEX`."""
@@ -160,7 +182,7 @@ class Trace:
 
     def about(self, key: str, last: int = 40) -> list[str]:
         """The last ``last`` lines that concern ``key``: the stretch that shows a failure."""
-        hits = [e for e in self.events if e.mentions(key)]
+        hits = [e for e in self._events if e.mentions(key)]
         return self.lines(hits[-last:])
 
 
@@ -179,19 +201,19 @@ def merge_records(records: Iterable[dict], t0: float = 0.0) -> Trace:
     delivery carries the vector timestamp of the send it matches (the oldest unmatched send
     of an equal message on that link), which is what the simulator's network does."""
     trace = Trace()
-    pending: dict[tuple[str, str], list[tuple[Any, Optional[tuple]]]] = {}
+    pending: dict[tuple[str, str], list[tuple[Any, Optional[TraceEvent]]]] = {}
     for r in sorted(records, key=lambda r: r["t"]):
         msg = decode(r["msg"]) if r.get("msg") is not None else None
         kind, node, peer = r["kind"], r["node"], r.get("peer", "")
         carried = None
         if kind in ("deliver", "drop"):
             queue = pending.get((peer, node) if kind == "deliver" else (node, peer), [])
-            hit = next((i for i, (m, _c) in enumerate(queue) if m == msg), None)
+            hit = next((i for i, (m, _s) in enumerate(queue) if m == msg), None)
             if hit is not None:
-                _sent, clock = queue.pop(hit)
-                carried = clock if kind == "deliver" else None
-        clock = trace.add(r["t"] - t0, kind, node, peer, msg, r.get("detail", ""), carried)
+                _msg, sent = queue.pop(hit)
+                carried = sent if kind == "deliver" else None
+        event = trace.add(r["t"] - t0, kind, node, peer, msg, r.get("detail", ""), carried)
         if kind == "send":
-            pending.setdefault((node, peer), []).append((msg, clock))
+            pending.setdefault((node, peer), []).append((msg, event))
     return trace
 

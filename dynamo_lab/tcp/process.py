@@ -475,13 +475,13 @@ class NodeRuntime(Driver):
 
     # -- group commit (see the class docstring) -------------------------------------------
 
-    def deliver(self, src: str, msg: Any, carried: Optional[tuple] = None) -> bool:
+    def deliver(self, src: str, msg: Any, carried: Any = None) -> bool:
         return self._input(partial(self._deliver_now, src, msg, carried))
 
     def fire(self, incarnation: int, timer: Any) -> None:
         self._input(partial(Driver.fire, self, incarnation, timer))
 
-    def _deliver_now(self, src: str, msg: Any, carried: Optional[tuple]) -> bool:
+    def _deliver_now(self, src: str, msg: Any, carried: Any) -> bool:
         ok = Driver.deliver(self, src, msg, carried)
         if not ok:
             self._answer_failed(src, msg)
@@ -599,7 +599,7 @@ class NodeRuntime(Driver):
         self._timers.add(box[0])
 
     def record(self, kind: str, peer: str = "", msg: Any = None, detail: str = "",
-               carried: Optional[tuple] = None) -> None:
+               carried: Any = None) -> None:
         if kind == "note":
             self.log.debug("note: %s", detail)
         self._trace(kind, self.name, peer, msg, detail)
