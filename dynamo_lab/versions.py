@@ -305,6 +305,8 @@ def _kept_over(v: Versioned, kept: Versioned) -> bool:
     dv, dk = v.digest(), kept.digest()
     if dv != dk:
         return dv < dk
+    if v.clock._stamps == kept.clock._stamps:
+        return False                      # two copies of one version: either will do
     return v.clock.json_text() < kept.clock.json_text()
 
 
