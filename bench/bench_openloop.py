@@ -13,9 +13,9 @@ generator's own wait for a CPU (taken by the nodes, or by other work on the mach
 
 For each offered rate it prints p50/p99/p99.9 latency, the error rate and the *goodput*:
 answers that were useful (200 or 404 within ``GOOD_S`` of their scheduled time) per second.
-Beside it, the same load against minimal asyncio HTTP echo servers (one process per node),
-the ceiling of this client and loopback on this machine. The goal (issue 8): goodput at twice
-the capacity stays >= 80% of the goodput at capacity.
+Beside it, the same load against minimal HTTP echo servers (one process per node, on the
+nodes' event loop), the ceiling of this client and loopback on this machine. The goal (issue
+8): goodput at twice the capacity stays >= 80% of the goodput at capacity.
 
 Bounded: ``DURATION_S`` seconds of sending per rate, each request abandoned ``TIMEOUT_S``
 after its scheduled time. ``python -m bench openloop``; ``python bench/bench_openloop.py
@@ -282,7 +282,8 @@ def main(rates=RATES, max_inflight: int | None = None) -> None:
             print(f"    (and at twice the capacity seen so far:)")
             results += run_rates(addresses, [extra_rate], contexts)
     print(f"  {verdict(results)}")
-    report_header(f"ceiling: minimal asyncio HTTP echo servers, {NODES} processes, same load:")
+    report_header(f"ceiling: minimal HTTP echo servers on the nodes' event loop, {NODES} "
+                  f"processes, same load:")
     echo = echo_ceiling(rates)
     print(f"  {issue_row(results, echo)}")
 

@@ -27,7 +27,8 @@ def _pyproject_deps() -> dict[str, str]:
 
 
 def _split(spec: str) -> tuple[str, str]:
-    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", spec)
+    # An environment marker (uvloop's "; sys_platform != 'win32'") has no conda equivalent.
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*([^;]*)", spec)
     return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
 
 

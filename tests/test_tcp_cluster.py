@@ -8,6 +8,7 @@ with a deadline (:func:`eventually`).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 
@@ -108,6 +109,9 @@ def test_put_and_get_over_http_with_status_codes_that_mean_what_they_say(tmp_pat
         assert "nothing was changed" in str(err.value)
         cluster.heal()
         assert all(cluster.status(n)["transport"]["faults"]["blocked"] == [] for n in cluster.nodes)
+        # Nodes run on uvloop's event loop wherever it is installed (a dependency off Windows).
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+        assert {cluster.status(n)["event_loop"] for n in cluster.nodes} == {loop}
     assert_all_stopped(pids)
 
 
