@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dynamo_lab.errors import ConfigError, InvalidKey, InvalidValue
@@ -424,6 +424,9 @@ _steps_st = st.lists(st.tuples(st.sampled_from(["put", "drop", "tree"]), st.samp
 
 @settings(SETTINGS)
 @given(_steps_st)
+# A key written, dropped, then written again after a tree of its range was built.
+@example([("tree", "k2", 0), ("put", "k2", 0), ("drop", "k2", 0), ("tree", "k2", 1),
+          ("put", "k2", 0)])
 def test_a_nodes_tree_of_a_range_is_the_tree_of_every_key_it_holds_in_that_range(steps):
     store = MemoryStore()
     services = NodeServices("A", store, random.Random(0), NodeConfig(), versioning=Versioning(),

@@ -125,6 +125,7 @@ class NodeServices:
         self._store.delete(key)
         self._index_remove(key)
         self._tree_update(key, [])
+        self._trees_of_key.pop(key, None)     # (kept for stored keys only: see tree())
 
     def set_local(self, key: str, versions: Iterable[Versioned]) -> None:
         """Store exactly ``versions`` as this node's own siblings of ``key`` (a repair that
@@ -150,8 +151,10 @@ class NodeServices:
             t = self.parts.merkle_tree(key_range, depth)
             for key in self._keys_in(key_range):
                 t.update(key, versions_digest(self._store.get(key)))
+                trees = self._trees_of_key.get(key)
+                if trees is not None:         # the trees of a stored key, worked out before
+                    trees.append(t)
             self._trees[(key_range, depth)] = t
-            self._trees_of_key.clear()
             self.count("merkle_builds")
         return t
 
