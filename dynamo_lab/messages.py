@@ -380,13 +380,26 @@ def dumps(msg: Any) -> bytes:
     """Encode a message to compact UTF-8 JSON bytes: the JSON of :func:`encode`'s output, a
     version written from the texts it made once (its value as it was built, with sorted keys,
     as a store hands it out; its clock's canonical text)."""
-    fields = _message_fields(msg)
-    parts = ['{"type":', _to_json_text(type(msg).__name__)]
-    for field in fields:
-        parts.append(f',"{field}":')
+    head, fields = _wire_plan(msg)
+    parts = [head]
+    for field, label in fields:
+        parts.append(label)
         parts.append(_wire_text(getattr(msg, field)))
     parts.append("}")
     return "".join(parts).encode("utf-8")
+
+
+_WIRE_PLANS: dict[type, tuple[str, tuple[tuple[str, str], ...]]] = {}
+
+
+def _wire_plan(msg: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``('{"type":"Name"', ((field, ',"field":'), ...))`` for a message's class, made once."""
+    plan = _WIRE_PLANS.get(type(msg))
+    if plan is None:
+        fields = _message_fields(msg)
+        plan = _WIRE_PLANS[type(msg)] = ('{"type":' + _to_json_text(type(msg).__name__),
+                                         tuple((f, f',"{f}":') for f in fields))
+    return plan
 
 
 def _wire_text(v: Any) -> str:
@@ -396,8 +409,11 @@ def _wire_text(v: Any) -> str:
         return ('{"value":' + v.value_text() + ',"clock":' + v.clock.json_text()
                 + (',"deleted":true' if v.deleted else ',"deleted":false')
                 + ("}" if wid is None else ',"write_id":' + _to_json_text(wid) + "}"))
-    if t is tuple and any(type(x) is Versioned or type(x) is tuple for x in v):
-        return "[" + ",".join([_wire_text(x) for x in v]) + "]"
+    if t is tuple:
+        if _PLAIN_TYPES.issuperset(map(type, v)):
+            return _to_json_text(v)          # (the encoder writes a tuple as a list)
+        if any(type(x) is Versioned or type(x) is tuple for x in v):
+            return "[" + ",".join([_wire_text(x) for x in v]) + "]"
     return _to_json_text(v if t in _PLAIN_TYPES else _to_wire(v))
 
 
