@@ -237,6 +237,7 @@ class Store(abc.ABC):
         _check_intended(intended)
         check_key(key)
         record = self._encode(versions)
+        self._hinted = None
         if len(versions) == 0:
             self._delete_hint(intended, key)
         else:
@@ -251,7 +252,9 @@ class Store(abc.ABC):
     def delete_hint(self, intended: str, key: str) -> None:
         """Drop the hint for (``intended``, ``key``), e.g. once handed off. No-op if absent."""
         self._check_open()
-        self._delete_hint(_check_intended(intended), check_key(key))
+        intended, key = _check_intended(intended), check_key(key)
+        self._hinted = None
+        self._delete_hint(intended, key)
 
     def hints(self, intended: str | None = None) -> list[Hint]:
         """Hints held, sorted by (intended, key): all of them, or only those for ``intended``."""
@@ -263,7 +266,9 @@ class Store(abc.ABC):
     def hinted_nodes(self) -> list[str]:
         """The distinct nodes this store holds hints for, sorted."""
         self._check_open()
-        return self._hinted_nodes()
+        if self._hinted is None:        # asked at every read, changed by hint writes only
+            self._hinted = tuple(self._hinted_nodes())
+        return list(self._hinted)
 
     def hint_count(self) -> int:
         """How many (intended, key) hints are held."""
@@ -287,6 +292,7 @@ class Store(abc.ABC):
     def wipe(self) -> None:
         """Lose everything -- data, hints and meta -- as if the disk were replaced."""
         self._check_open()
+        self._hinted = None
         self._wipe()
 
     def close(self) -> None:
@@ -303,6 +309,7 @@ class Store(abc.ABC):
         self.close()
 
     _closed = False  # engines need not call a base __init__
+    _hinted: tuple[str, ...] | None = None     # hinted_nodes(), until a hint write
 
     def _check_open(self) -> None:
         if self._closed:
@@ -558,13 +565,18 @@ class SqliteStore(Store):
         writes, self._group_writes = self._group_writes, 0
         lost, self._group_lost = self._group_lost, None
         if lost is not None:
+            self._hinted = None         # (the group's hint writes are not kept)
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise StoreError(f"{self!r}: a write of this group failed ({lost}); none of its "
                              f"{writes} writes were kept") from lost
         if not self._conn.in_transaction:
             return 0
-        _Transaction.finish(self._conn)
+        try:
+            _Transaction.finish(self._conn)
+        except BaseException:
+            self._hinted = None
+            raise
         return writes
 
     def _grouped_write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:

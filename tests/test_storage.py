@@ -582,3 +582,18 @@ def test_sqlite_a_failed_write_loses_the_whole_group(tmp_path):
         with pytest.raises(StoreError, match="none of its 1 writes were kept"):
             s.commit()
         assert not s.pending and s.keys() == ["kept"]
+
+
+def test_sqlite_hinted_nodes_forget_the_hints_of_a_group_that_was_not_kept(tmp_path):
+    with SqliteStore(tmp_path / "A.db", group_commit=True) as s:
+        s.put_hint("C", "cart", CART)
+        assert s.hinted_nodes() == ["C"]                 # read back before the commit
+        s._conn.execute("DROP TABLE meta")              # the next write fails in SQLite
+        with pytest.raises(sqlite3.Error):
+            s.set_meta("incarnation", "2")
+        with pytest.raises(StoreError, match="none of its 1 writes were kept"):
+            s.commit()
+        assert s.hinted_nodes() == [] and s.hint_count() == 0
+        s.put_hint("D", "cart", CART)
+        s.delete_hint("D", "cart")
+        assert s.hinted_nodes() == []
