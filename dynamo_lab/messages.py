@@ -409,12 +409,23 @@ def _wire_text(v: Any) -> str:
         return ('{"value":' + v.value_text() + ',"clock":' + v.clock.json_text()
                 + (',"deleted":true' if v.deleted else ',"deleted":false')
                 + ("}" if wid is None else ',"write_id":' + _to_json_text(wid) + "}"))
+    if t is MemberState:
+        # Gossip sends a node's whole view every round, mostly the same members as last
+        # time: each member's text is made once (it is frozen; a change is a new object).
+        text = v.__dict__.get("_wire_text")
+        if text is None:
+            text = _to_json_text(_to_wire(v))
+            object.__setattr__(v, "_wire_text", text)
+        return text
     if t is tuple:
         if _PLAIN_TYPES.issuperset(map(type, v)):
             return _to_json_text(v)          # (the encoder writes a tuple as a list)
-        if any(type(x) is Versioned or type(x) is tuple for x in v):
+        if any(type(x) in _NESTED_TEXT for x in v):
             return "[" + ",".join([_wire_text(x) for x in v]) + "]"
     return _to_json_text(v if t in _PLAIN_TYPES else _to_wire(v))
+
+
+_NESTED_TEXT = frozenset({Versioned, MemberState, tuple})   # what _wire_text writes itself
 
 
 def loads(data: bytes | str) -> Any:
@@ -520,6 +531,12 @@ def _decoder(tp: Any, where: str):
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
             item = _decoder(args[0], where)
+            if args[0] in (str, int):
+                # A list of nothing but that type is the tuple (checked in C); anything
+                # else goes item by item, for the error that names it.
+                only = frozenset({args[0]})
+                return lambda v: (tuple(v) if type(v) is list and only.issuperset(map(type, v))
+                                  else tuple([item(x) for x in _list(v, where)]))
             return lambda v: tuple([item(x) for x in _list(v, where)])
         if not args:
             return lambda v: tuple(_freeze(x) for x in _list(v, where))
@@ -555,14 +572,22 @@ def _decoder(tp: Any, where: str):
                 raise ProtocolError(f"{where}: expected str, got {type(v).__name__}")
             return v
         return text
-    if tp in (str, int, float, bool):
-        def primitive(v):
-            if tp is float and isinstance(v, int) and not isinstance(v, bool):
-                return float(v)
-            if not isinstance(v, tp) or (tp is int and isinstance(v, bool)):
-                raise ProtocolError(f"{where}: expected {tp.__name__}, got {type(v).__name__}")
+    if tp is int or tp is bool:
+        def exact(v):
+            if type(v) is tp:              # (a bool is not an int here, nor an int a bool)
+                return v
+            raise ProtocolError(f"{where}: expected {tp.__name__}, got {type(v).__name__}")
+        return exact
+    if tp is float:
+        def number(v):
+            if type(v) is float:
+                return v
+            if isinstance(v, int) and not isinstance(v, bool):
+                return float(v)              # (JSON writes 2.0 as 2.0, but a person may not)
+            if not isinstance(v, float):
+                raise ProtocolError(f"{where}: expected float, got {type(v).__name__}")
             return v
-        return primitive
+        return number
     raise ProtocolError(f"{where}: cannot decode type {tp!r}")  # pragma: no cover - codec bug
 
 

@@ -97,6 +97,14 @@ def test_a_version_travels_with_the_value_it_was_built_with():
     (b'{"type":"ClientGet","req_id":1,"key":"k"}', "expected str"),
     (b'{"type":"ClientGet","req_id":"r","key":"k","extra":1}', "unknown fields"),
     (b'{"type":"ReplicaPut","req_id":"r","key":"k","versions":[{"value":1}]}', "ReplicaPut.versions"),
+    # the fast paths for lists of one scalar type and for exact ints still name the field
+    (b'{"type":"Gossip","view":[{"node":"A","generation":1,"heartbeat":2,"status":"up",'
+     b'"tokens":["1",2]}]}', "MemberState.tokens: expected str, got int"),
+    (b'{"type":"Gossip","view":[{"node":"A","generation":true,"heartbeat":2,"status":"up"}]}',
+     "MemberState.generation: expected int, got bool"),
+    (b'{"type":"MerkleLeaves","exchange_id":"x","key_range":[1,2],"leaves":[1,false],'
+     b'"entries":[]}', "MerkleLeaves.leaves: expected int, got bool"),
+    (b'{"type":"Gossip","view":[],"reply":1}', "Gossip.reply: expected bool, got int"),
 ])
 def test_malformed_messages_are_protocol_errors(raw, why):
     with pytest.raises(ProtocolError, match=why):
@@ -117,6 +125,16 @@ def test_gossip_and_merkle_levels_round_trip():
     assert round_trip(g) == g
     m = MerkleLevel("x", KeyRange(1, 2), 6, 3, ((4, "aa"), (5, "bb")))
     assert round_trip(m) == m
+
+
+def test_a_member_keeps_its_wire_text_and_a_changed_member_gets_its_own():
+    a = MemberState("A", 1, 7, "up", ("1", "2"), "127.0.0.1:1")
+    first = dumps(Gossip((a,)))
+    assert dumps(Gossip((a,))) == first == json.dumps(
+        encode(Gossip((a,))), separators=(",", ":"), ensure_ascii=False).encode()
+    b = dataclasses.replace(a, heartbeat=8)
+    assert loads(dumps(Gossip((a, b)))).view == (a, b)
+    assert b'"heartbeat":8' in dumps(Gossip((b,))) and b'"heartbeat":8' not in first
 
 
 def test_quick_init_keeps_each_message_what_its_dataclass_made_it():
