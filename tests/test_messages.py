@@ -13,9 +13,9 @@ from hypothesis import given, settings, strategies as st
 
 from dynamo_lab import KeyRange, VectorClock, Versioned
 from dynamo_lab.errors import ProtocolError
-from dynamo_lab.messages import (MESSAGE_TYPES, TIMER_TYPES, ClientPut, ClientReply, Gossip,
-                                 MemberState, MerkleLevel, ReplicaPut, SyncVersions, decode,
-                                 dumps, encode, loads, quick_init, round_trip)
+from dynamo_lab.messages import (MESSAGE_TYPES, TIMER_TYPES, ClientGet, ClientPut, ClientReply,
+                                 Gossip, MemberState, MerkleLevel, ReplicaPut, SyncVersions,
+                                 WireCopies, decode, dumps, encode, loads, quick_init, round_trip)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8),
@@ -178,3 +178,22 @@ def test_quick_init_refuses_a_class_whose_init_does_more(shape):
             a: tuple = dataclasses.field(default_factory=tuple)
     with pytest.raises(TypeError, match="quick_init takes a frozen dataclass"):
         quick_init(C)
+
+
+def test_wire_copies_decode_identical_bytes_once_and_share_nothing_a_receiver_can_change():
+    copies = WireCopies()
+    put = ReplicaPut("r1", "k", (Versioned(["pen"], VectorClock({"A": 1}), write_id="w1"),), "B")
+    first, second = copies(put), copies(ReplicaPut("r1", "k", put.versions, "B"))
+    assert first == second == round_trip(put) == put
+    assert first.versions[0] is not second.versions[0]
+    first.versions[0].value.append("ink")           # one receiver changes what it got...
+    assert second.versions[0].value == ["pen"]       # ...and the other does not see it
+    assert copies(put).versions[0].value == ["pen"]
+    assert second.versions[0].digest() == put.versions[0].digest()
+    get = ClientGet("r2", "k")
+    assert copies(get) is copies(get) == get         # all frozen: one object serves both
+    value_put = ClientPut("r3", "k", {"n": [1]})
+    a, b = copies(value_put), copies(value_put)      # a client's JSON: decoded every time
+    assert a == b and a.value is not b.value
+    with pytest.raises(TypeError, match="not a dynamo-lab message"):
+        copies(VectorClock({"A": 1}))

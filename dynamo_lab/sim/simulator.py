@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ConfigError
 from ..faults import FaultConfig, LinkFaults, describe_partition
-from ..messages import round_trip
+from ..messages import WireCopies
 from ..runtime import Driver
 from .trace import Trace
 
@@ -33,7 +33,8 @@ class Simulator:
 
     An endpoint is any object with ``deliver(src, msg)``; nodes are wrapped by
     :class:`NodeHost`. ``wire_check`` pushes every message through the JSON
-    codec, so what a receiver gets is exactly what would have crossed a real wire.
+    codec, so what a receiver gets is exactly what would have crossed a real wire (identical
+    bytes are decoded once: :class:`~dynamo_lab.messages.WireCopies`).
     """
 
     def __init__(self, seed: int, faults: FaultConfig | None = None, *, wire_check: bool = True,
@@ -42,6 +43,7 @@ class Simulator:
             raise ConfigError(f"seed must be an integer, got {seed!r}")
         self.seed = seed
         self.wire_check = wire_check
+        self._wire = WireCopies()
         self.now = 0.0
         self.trace = Trace(trace, trace_limit)
         self.endpoints: dict[str, Any] = {}
@@ -123,7 +125,7 @@ class Simulator:
         """Put ``msg`` on the network; it arrives (or not) according to the fault model."""
         carried = self.trace.add(self.now, "send", src, dst, msg)
         if self.wire_check:
-            msg = round_trip(msg)
+            msg = self._wire(msg)
         if self.net.cut(src, dst):
             self._drop(src, dst, msg, "partition")
             return
