@@ -15,7 +15,8 @@ from dynamo_lab import KeyRange, VectorClock, Versioned
 from dynamo_lab.errors import ProtocolError
 from dynamo_lab.messages import (MESSAGE_TYPES, TIMER_TYPES, ClientGet, ClientPut, ClientReply,
                                  Gossip, MemberState, MerkleLevel, ReplicaPut, SyncVersions,
-                                 WireCopies, decode, dumps, encode, loads, quick_init, round_trip)
+                                 decode, dumps, encode, loads, quick_init, round_trip)
+from dynamo_lab.sim.wire_copies import WireCopies
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8),

@@ -23,9 +23,9 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..errors import ConfigError
 from ..faults import FaultConfig, LinkFaults, describe_partition
-from ..messages import WireCopies
 from ..runtime import Driver
 from .trace import Trace
+from .wire_copies import WireCopies
 
 
 class Simulator:
@@ -34,7 +34,7 @@ class Simulator:
     An endpoint is any object with ``deliver(src, msg)``; nodes are wrapped by
     :class:`NodeHost`. ``wire_check`` pushes every message through the JSON
     codec, so what a receiver gets is exactly what would have crossed a real wire (identical
-    bytes are decoded once: :class:`~dynamo_lab.messages.WireCopies`).
+    bytes are decoded once: :class:`~dynamo_lab.sim.wire_copies.WireCopies`).
     """
 
     def __init__(self, seed: int, faults: FaultConfig | None = None, *, wire_check: bool = True,
