@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dynamo_lab.cluster import SimCluster  # noqa: E402
 from dynamo_lab.faults import FaultConfig  # noqa: E402
-from dynamo_lab.messages import dumps  # noqa: E402
+from dynamo_lab.codec import dumps  # noqa: E402
 from dynamo_lab.storage import MemoryStore, SqliteStore  # noqa: E402
 from dynamo_lab.vclock import VectorClock  # noqa: E402
 from dynamo_lab.versions import Versioned  # noqa: E402

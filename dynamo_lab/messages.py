@@ -1,10 +1,10 @@
-"""Every message and timer a Dynamo node handles, and the one codec to and from JSON.
+"""Every message and timer a Dynamo node handles, and the effects a node asks its runtime for.
 
 Messages are frozen dataclasses. Their fields hold only JSON-friendly things (str, int, float,
 bool, None, tuples of them, a JSON value) or the few domain types the codec knows
 (:class:`VectorClock`, :class:`Versioned`, :class:`KeyRange`, :class:`MemberState`). The
-simulator pushes every message through :func:`encode`/:func:`decode` in tests, so nothing can
-work in the simulator that would break on the wire. There is no pickle anywhere.
+simulator pushes every message through the one codec (:mod:`dynamo_lab.codec`) in tests, so
+nothing can work in the simulator that would break on the wire.
 
 Naming: a request is named for what it asks (``ReplicaPut``), its answer for what it says
 (``ReplicaPutAck``); the node's handler for ``X`` is ``handle_X``.
@@ -13,13 +13,9 @@ Naming: a request is named for what it asks (``ReplicaPut``), its answer for wha
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from . import jsontext
-from .errors import ProtocolError
 from .ring import KeyRange
 from .vclock import VectorClock
 from .versions import Versioned
@@ -307,7 +303,6 @@ TIMER_TYPES: dict[str, type] = {
     cls.__name__: cls for cls in (
         RequestTimeout, ForwardTimeout, GossipTick, HandoffTick, AntiEntropyTick, RebalanceTick, ReapTick)
 }
-_NESTED: dict[str, type] = {"MemberState": MemberState}
 
 
 def quick_init(cls: type) -> type:
@@ -342,255 +337,3 @@ def quick_init(cls: type) -> type:
 
 for _cls in (*MESSAGE_TYPES.values(), *TIMER_TYPES.values(), MemberState, Send, SetTimer, Note):
     quick_init(_cls)
-
-
-# ---------------------------------------------------------------------------------------------
-# Codec
-# ---------------------------------------------------------------------------------------------
-
-def encode(msg: Any) -> dict:
-    """The JSON-ready form of a message or timer: ``{"type": name, field: value, ...}``."""
-    out = {"type": type(msg).__name__}
-    plain = _PLAIN_TYPES
-    for field in _message_fields(msg):
-        v = getattr(msg, field)
-        out[field] = v if type(v) in plain else _to_wire(v)
-    return out
-
-
-def decode(obj: Any) -> Any:
-    """Rebuild a message from :func:`encode`'s output; :class:`ProtocolError` if it is not one."""
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"a message is a JSON object, got {type(obj).__name__}")
-    name = obj.get("type")
-    cls = MESSAGE_TYPES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        cls = TIMER_TYPES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ProtocolError(f"unknown message type {name!r}")
-    return _build(cls, obj)
-
-
-# json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False), its C encoder
-# built once (jsontext).
-_to_json_text = jsontext.encoder()
-
-
-def dumps(msg: Any) -> bytes:
-    """Encode a message to compact UTF-8 JSON bytes: the JSON of :func:`encode`'s output, a
-    version written from the texts it made once (its value as it was built, with sorted keys,
-    as a store hands it out; its clock's canonical text)."""
-    head, fields = _wire_plan(msg)
-    parts = [head]
-    for field, label in fields:
-        parts.append(label)
-        parts.append(_wire_text(getattr(msg, field)))
-    parts.append("}")
-    return "".join(parts).encode("utf-8")
-
-
-_WIRE_PLANS: dict[type, tuple[str, tuple[tuple[str, str], ...]]] = {}
-
-
-def _wire_plan(msg: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """``('{"type":"Name"', ((field, ',"field":'), ...))`` for a message's class, made once."""
-    plan = _WIRE_PLANS.get(type(msg))
-    if plan is None:
-        fields = _message_fields(msg)
-        plan = _WIRE_PLANS[type(msg)] = ('{"type":' + _to_json_text(type(msg).__name__),
-                                         tuple((f, f',"{f}":') for f in fields))
-    return plan
-
-
-def _wire_text(v: Any) -> str:
-    t = type(v)
-    if t is Versioned:
-        wid = v.write_id
-        return ('{"value":' + v.value_text() + ',"clock":' + v.clock.json_text()
-                + (',"deleted":true' if v.deleted else ',"deleted":false')
-                + ("}" if wid is None else ',"write_id":' + _to_json_text(wid) + "}"))
-    if t is MemberState:
-        # Gossip sends a node's whole view every round, mostly the same members as last
-        # time: each member's text is made once (it is frozen; a change is a new object).
-        text = v.__dict__.get("_wire_text")
-        if text is None:
-            text = _to_json_text(_to_wire(v))
-            object.__setattr__(v, "_wire_text", text)
-        return text
-    if t is tuple:
-        if _PLAIN_TYPES.issuperset(map(type, v)):
-            return _to_json_text(v)          # (the encoder writes a tuple as a list)
-        if any(type(x) in _NESTED_TEXT for x in v):
-            return "[" + ",".join([_wire_text(x) for x in v]) + "]"
-    return _to_json_text(v if t in _PLAIN_TYPES else _to_wire(v))
-
-
-_NESTED_TEXT = frozenset({Versioned, MemberState, tuple})   # what _wire_text writes itself
-
-
-def loads(data: bytes | str) -> Any:
-    """Decode bytes from :func:`dumps`; :class:`ProtocolError` on anything malformed."""
-    try:
-        obj = jsontext.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"message is not valid JSON: {exc}") from None
-    return decode(obj)
-
-
-def round_trip(msg: Any) -> Any:
-    """``decode(json(encode(msg)))``: what the receiver of ``msg`` would see on the wire."""
-    return loads(dumps(msg))
-
-
-_PLAIN = (str, int, float, bool, type(None), list, dict)
-_PLAIN_TYPES = frozenset(_PLAIN)
-
-
-def _to_wire(v: Any) -> Any:
-    if type(v) in _PLAIN_TYPES:
-        return v
-    if isinstance(v, (VectorClock, Versioned, KeyRange)):
-        return v.to_json()
-    if isinstance(v, MemberState):
-        return {f: _to_wire(getattr(v, f)) for f in _field_names(MemberState)}
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return encode(v)
-    if isinstance(v, tuple):
-        return [x if type(x) in _PLAIN_TYPES else _to_wire(x) for x in v]
-    return v
-
-
-# What the codec knows of each class, worked out once from its fields and type hints: the
-# field names, and for decoding, one checking decoder per field.
-_NAMES: dict[type, tuple[str, ...]] = {}
-_PLANS: dict[type, tuple[frozenset, tuple]] = {}
-
-
-def _message_fields(msg: Any) -> tuple[str, ...]:
-    """The field names of a message or timer; TypeError for anything else."""
-    name = type(msg).__name__
-    if name not in MESSAGE_TYPES and name not in TIMER_TYPES:
-        raise TypeError(f"{name} is not a dynamo-lab message")
-    return _field_names(type(msg))
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
-
-
-def _plan(cls: type) -> tuple[frozenset, tuple]:
-    """``(every key a message of cls may have, ((field, decoder, required), ...))``."""
-    plan = _PLANS.get(cls)
-    if plan is None:
-        hints = typing.get_type_hints(cls)
-        fields = dataclasses.fields(cls)
-        steps = tuple((f.name, _decoder(hints[f.name], f"{cls.__name__}.{f.name}"),
-                       f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-                      for f in fields)
-        plan = _PLANS[cls] = (frozenset(f.name for f in fields) | {"type"}, steps)
-    return plan
-
-
-def _build(cls: type, obj: dict) -> Any:
-    names, steps = _plan(cls)
-    kwargs = {}
-    for name, decoder, required in steps:
-        if name in obj:
-            kwargs[name] = decoder(obj[name])
-        elif required:
-            raise ProtocolError(f"{cls.__name__} is missing field {name!r}")
-    if len(obj) > len(kwargs) + ("type" in obj):      # only then can a key be unknown
-        extra = set(obj) - names
-        raise ProtocolError(f"{cls.__name__} has unknown fields {sorted(extra)}")
-    return cls(**kwargs)
-
-
-def _list(v: Any, where: str) -> list:
-    if not isinstance(v, list):
-        raise ProtocolError(f"{where}: expected a list, got {type(v).__name__}")
-    return v
-
-
-def _decoder(tp: Any, where: str):
-    """A function that turns the wire form of a ``tp`` field back into a value, raising
-    :class:`ProtocolError` (naming ``where``) for anything that is not one."""
-    if tp is Any:
-        return lambda v: v
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        nullable = type(None) in args
-        rest = [a for a in args if a is not type(None)]
-        inner = (decode if all(dataclasses.is_dataclass(a) for a in rest)
-                 else _decoder(rest[0], where))
-        return lambda v: None if v is None and nullable else inner(v)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            item = _decoder(args[0], where)
-            if args[0] in (str, int):
-                # A list of nothing but that type is the tuple (checked in C); anything
-                # else goes item by item, for the error that names it.
-                only = frozenset({args[0]})
-                return lambda v: (tuple(v) if type(v) is list and only.issuperset(map(type, v))
-                                  else tuple([item(x) for x in _list(v, where)]))
-            return lambda v: tuple([item(x) for x in _list(v, where)])
-        if not args:
-            return lambda v: tuple(_freeze(x) for x in _list(v, where))
-        items = [_decoder(a, where) for a in args]
-
-        def fixed(v):
-            if len(_list(v, where)) != len(items):
-                raise ProtocolError(f"{where}: expected {len(items)} items, got {len(v)}")
-            return tuple(dec(x) for dec, x in zip(items, v))
-        return fixed
-    if tp is tuple:
-        return lambda v: tuple(_freeze(x) for x in _list(v, where))
-    if tp in (VectorClock, Versioned, KeyRange):
-        def parse(v):
-            try:
-                return tp.from_json(v)
-            except ProtocolError:
-                raise
-            except (ValueError, TypeError, KeyError) as exc:
-                raise ProtocolError(f"{where}: {exc}") from None
-        return parse
-    if tp is MemberState:
-        def member(v):
-            if not isinstance(v, dict):
-                raise ProtocolError(f"{where}: expected an object")
-            return _build(MemberState, v)
-        return member
-    if tp is str:
-        def text(v):
-            if type(v) is str:
-                return v
-            if not isinstance(v, str):
-                raise ProtocolError(f"{where}: expected str, got {type(v).__name__}")
-            return v
-        return text
-    if tp is int or tp is bool:
-        def exact(v):
-            if type(v) is tp:              # (a bool is not an int here, nor an int a bool)
-                return v
-            raise ProtocolError(f"{where}: expected {tp.__name__}, got {type(v).__name__}")
-        return exact
-    if tp is float:
-        def number(v):
-            if isinstance(v, float):
-                return v
-            if isinstance(v, int) and not isinstance(v, bool):
-                return float(v)              # (JSON writes 2.0 as 2.0, but a person may not)
-            raise ProtocolError(f"{where}: expected float, got {type(v).__name__}")
-        return number
-    raise ProtocolError(f"{where}: cannot decode type {tp!r}")  # pragma: no cover - codec bug
-
-
-def _freeze(x: Any) -> Any:
-    """Lists inside an untyped tuple field come back as tuples, as they were sent."""
-    if isinstance(x, list):
-        return tuple(_freeze(y) for y in x)
-    return x

@@ -34,7 +34,8 @@ import abc
 from typing import Any, Callable, Optional
 
 from .errors import QuorumError
-from .messages import ClientDelete, ClientGet, ClientPut, Note, Send, SetTimer, round_trip
+from .codec import round_trip
+from .messages import ClientDelete, ClientGet, ClientPut, Note, Send, SetTimer
 
 def client_request(kind: str, req_id: str, key: Any, value: Any = None,
                    context: Optional[str] = None):

@@ -22,7 +22,8 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Iterable, Optional, Union
 
-from .messages import Note, Send, SetTimer, dumps, loads
+from .codec import dumps, loads
+from .messages import Note, Send, SetTimer
 from .node import Node, NodeConfig, Parts
 from .storage import MemoryStore, Store
 

@@ -19,6 +19,7 @@ import re
 import pytest
 
 import dynamo_lab as dl
+from dynamo_lab.codec import encode
 from dynamo_lab.faults import FaultConfig, LinkFaults, partition_links
 from dynamo_lab.node import NodeConfig
 from dynamo_lab.runtime import client_timeout_s
@@ -90,11 +91,11 @@ def test_a_real_run_is_traced_in_the_simulators_format(tmp_path):
     sends = {}
     for e in trace.events:
         if e.kind == "send":
-            sends.setdefault((e.node, e.peer, json.dumps(dl.messages.encode(e.msg))), []).append(e)
+            sends.setdefault((e.node, e.peer, json.dumps(encode(e.msg))), []).append(e)
     matched = 0
     for e in trace.events:
         if e.kind == "deliver":
-            queue = sends.get((e.peer, e.node, json.dumps(dl.messages.encode(e.msg))))
+            queue = sends.get((e.peer, e.node, json.dumps(encode(e.msg))))
             if queue:
                 sent = dict(queue.pop(0).clock)
                 assert all(dict(e.clock).get(k, 0) >= v for k, v in sent.items())

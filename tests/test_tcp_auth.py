@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from dynamo_lab.errors import ProtocolError
-from dynamo_lab.messages import Gossip, MemberState, ReplicaPut, dumps
+from dynamo_lab.codec import dumps
+from dynamo_lab.messages import Gossip, MemberState, ReplicaPut
 from dynamo_lab.tcp.cluster import TcpCluster
 from dynamo_lab.tcp.framing import dial_handshake, encode_frame, split_address
 

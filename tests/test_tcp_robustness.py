@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from dynamo_lab.errors import ProtocolError
 from dynamo_lab.errors import ConfigError
-from dynamo_lab.messages import Gossip, GossipTick, MemberState, ReplicaPut, dumps
+from dynamo_lab.codec import dumps
+from dynamo_lab.messages import Gossip, GossipTick, MemberState, ReplicaPut
 from dynamo_lab.node import NodeConfig
 from dynamo_lab.tcp.framing import (MAX_FRAME_BYTES, FrameDecoder, FrameError, check_welcome,
                                     dial_handshake, encode_frame, hello_payload,

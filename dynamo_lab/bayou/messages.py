@@ -2,7 +2,7 @@
 
 Messages are frozen dataclasses of plain data, like the Dynamo node's; the nested ones (writes,
 operations, commit notices, checkpoints) are frozen dataclasses too. They cross the *same*
-JSON codec (:mod:`dynamo_lab.messages`): :func:`round_trip` makes the Bayou types known to it
+JSON codec (:mod:`dynamo_lab.codec`): :func:`round_trip` makes the Bayou types known to it
 for the duration of the call only, so the Dynamo registry that the TCP runtime and the
 Dynamo tests enumerate never lists them, and a Bayou message sent to a Dynamo node is still an
 unknown message there.
@@ -17,7 +17,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from .. import messages as wire
+from .. import codec, messages as wire
 from ..errors import ProtocolError
 from .truncation import Checkpoint
 from .writes import OPERATIONS, Add, Book, Commit, Delete, Put, Write
@@ -119,7 +119,8 @@ _ALL = {**MESSAGE_TYPES, **TIMER_TYPES, **NESTED_TYPES}
 
 @contextlib.contextmanager
 def _known_to_the_codec():
-    """Make the Bayou types known to :mod:`dynamo_lab.messages` for the duration of a call."""
+    """Make the Bayou types known to the codec (the registry in :mod:`dynamo_lab.messages`) for
+    the duration of a call."""
     clash = [n for n, c in _ALL.items() if wire.MESSAGE_TYPES.get(n, c) is not c
              or n in wire.TIMER_TYPES]
     if clash:
@@ -138,13 +139,13 @@ def dumps(msg: Any) -> bytes:
     if type(msg).__name__ not in _ALL:
         raise TypeError(f"{type(msg).__name__} is not a Bayou message")
     with _known_to_the_codec():
-        return wire.dumps(msg)
+        return codec.dumps(msg)
 
 
 def loads(data: bytes | str) -> Any:
     """Decode :func:`dumps`'s output; :class:`ProtocolError` on anything malformed."""
     with _known_to_the_codec():
-        msg = wire.loads(data)
+        msg = codec.loads(data)
     if type(msg).__name__ not in MESSAGE_TYPES and type(msg).__name__ not in TIMER_TYPES:
         raise ProtocolError(f"{type(msg).__name__} is not a Bayou message")
     return msg

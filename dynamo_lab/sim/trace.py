@@ -17,7 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from ..messages import decode, encode, quick_init
+from ..codec import decode, encode
+from ..messages import quick_init
 
 from ..ring import KeyRange
 from ..vclock import VectorClock

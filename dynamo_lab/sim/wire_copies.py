@@ -9,14 +9,15 @@ import typing
 from typing import Any, Optional, Union
 
 from .. import jsontext
-from ..messages import MemberState, dumps, loads
+from ..codec import dumps, loads
+from ..messages import MemberState
 from ..ring import KeyRange
 from ..vclock import VectorClock
 from ..versions import Versioned
 
 
 class WireCopies:
-    """:func:`~dynamo_lab.messages.round_trip` for a sender of many identical messages (the simulator: a coordinator
+    """:func:`~dynamo_lab.codec.round_trip` for a sender of many identical messages (the simulator: a coordinator
     sends the same ``ReplicaGet`` to each replica, and replicas that agree answer alike): bytes
     decoded a moment ago are not decoded again.
 

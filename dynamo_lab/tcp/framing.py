@@ -1,7 +1,7 @@
 """Length-prefixed JSON frames and the authenticated handshake: how nodes talk over TCP.
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON (a message
-from :func:`dynamo_lab.messages.dumps`, or a handshake frame). A connection opens with a
+from :func:`dynamo_lab.codec.dumps`, or a handshake frame). A connection opens with a
 three-frame handshake that proves both ends hold the cluster's *secret* (never sent, never on
 a command line) without revealing it:
 

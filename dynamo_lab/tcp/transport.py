@@ -25,7 +25,8 @@ from typing import Any, Callable, Optional
 
 from ..errors import ProtocolError
 from ..faults import FaultConfig, LinkFaults
-from ..messages import AdminLeave, MESSAGE_TYPES, dumps, loads
+from ..codec import dumps, loads
+from ..messages import AdminLeave, MESSAGE_TYPES
 from .framing import (MAX_FRAME_BYTES, FrameError, challenge_payload, dial_handshake,
                       encode_frame, new_nonce, parse_hello, read_frame, split_address,
                       welcome_payload)

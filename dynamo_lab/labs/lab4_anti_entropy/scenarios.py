@@ -28,7 +28,8 @@ from typing import Any, Callable, Optional
 from ...cluster import SimCluster
 from ...grading.failures import STATE
 from ...hashing import RING_SIZE, key_hash
-from ...messages import MerkleLeaves, MerkleLevel, SyncVersions, dumps
+from ...codec import dumps
+from ...messages import MerkleLeaves, MerkleLevel, SyncVersions
 
 #: The anti-entropy messages (what the exchange costs).
 AE_MESSAGES = (MerkleLevel, MerkleLeaves, SyncVersions)

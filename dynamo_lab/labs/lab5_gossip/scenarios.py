@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from ...cluster import SimCluster
 from ...faults import FaultConfig
-from ...messages import Gossip, dumps
+from ...codec import dumps
+from ...messages import Gossip
 from ...ring import moved_keys
 
 
