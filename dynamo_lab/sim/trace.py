@@ -113,23 +113,27 @@ class Trace:
         self.enabled = enabled
         self.limit = limit
         self._events: list[TraceEvent] = []
-        self._unclocked: list[tuple[TraceEvent, Any]] = []    # (event, what it carried)
+        # What each of the last events, not yet given its timestamp, carried (a delivery: its
+        # send's event). A list beside the events, not pairs: a traced run keeps every event,
+        # and every object kept is one more that each of Python's young collections walks.
+        self._carried: list[Any] = []
         self._clocks: dict[str, dict[str, int]] = {}
         self._seq = 0
 
     @property
     def events(self) -> list[TraceEvent]:
         """Every event kept, in order, each with its vector timestamp."""
-        if self._unclocked:
+        if self._carried:
             self._set_clocks()
         return self._events
 
     def _set_clocks(self) -> None:
-        for e, carried in self._unclocked:
+        unclocked = self._events[len(self._events) - len(self._carried):]
+        for e, carried in zip(unclocked, self._carried):
             if isinstance(carried, TraceEvent):          # a delivery: its send's timestamp
                 carried = carried.clock
             object.__setattr__(e, "clock", self._tick(e.node, carried))
-        self._unclocked = []
+        self._carried = []
 
     def _tick(self, node: str, merge: Optional[Iterable[tuple[str, int]]] = None) -> tuple:
         # Each node's clock is a dict kept in node order (re-sorted only when it learns of a
@@ -158,7 +162,7 @@ class Trace:
         self._seq += 1
         event = TraceEvent(self._seq, time, kind, node, peer, msg, detail, None)
         self._events.append(event)
-        self._unclocked.append((event, carried))
+        self._carried.append(carried)
         if self.limit is not None and len(self._events) > self.limit * 2:
             self._set_clocks()                # (what the dropped events did to the clocks stays)
             del self._events[: len(self._events) - self.limit]
